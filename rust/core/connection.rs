@@ -1,0 +1,341 @@
+//! The task that owns one connection: TLS, upgrade, then reading and writing until it
+//! is closed. It reports to its session and never touches the caller's thread.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{sleep, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use super::handshake::{self, ReadError, Upgrade};
+use super::multiplayer;
+use super::peer::{Command, Message, Peer, PeerShared, ReadyState};
+use super::session::{RawEvent, Session, stopped};
+use super::stream::ServerStream;
+
+type Ws = WebSocketStream<ServerStream>;
+
+/// Read buffer per connection: small, so that idle connections stay cheap.
+const READ_BUFFER: usize = 4096;
+/// Most messages written before one flush.
+const WRITE_BATCH: usize = 64;
+/// How long a refused or failed connection may take to say goodbye.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// Serves one accepted TCP connection to its end.
+pub(crate) async fn serve(
+    tcp: TcpStream,
+    remote: SocketAddr,
+    session: Arc<Session>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let opened = tokio::select! {
+        r = timeout(session.handshake_timeout, open(tcp, &session)) => r,
+        _ = stopped(&mut shutdown) => return,
+    };
+    let Ok(Some((stream, upgrade))) = opened else {
+        return; // timed out, refused or failed: never a peer
+    };
+    let id = session.next_id();
+    let (commands, mut rx) = mpsc::unbounded_channel();
+    let peer = Arc::new(PeerShared::new(
+        id,
+        remote,
+        upgrade.request,
+        session.buffers,
+        commands,
+    ));
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(Some(session.buffers.in_bytes))
+        .max_frame_size(Some(session.buffers.in_bytes));
+    let mut ws =
+        WebSocketStream::from_partially_read(stream, upgrade.leftover, Role::Server, Some(config))
+            .await;
+    if session.multiplayer {
+        let id_msg = WsMessage::Binary(Bytes::copy_from_slice(&multiplayer::id_message(id)));
+        if timeout(session.handshake_timeout, ws.send(id_msg))
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            return;
+        }
+    }
+    let mut guard = Disconnect {
+        session: &session,
+        peer: peer.clone(),
+        clean: false,
+    };
+    session.push(RawEvent::Connected(peer.clone()));
+    guard.clean = run(ws, &peer, &mut rx, &session, &mut shutdown).await;
+}
+
+/// Reports the end of a connection, however the task ends (even when dropped).
+struct Disconnect<'a> {
+    session: &'a Session,
+    peer: Arc<PeerShared>,
+    clean: bool,
+}
+
+impl Drop for Disconnect<'_> {
+    fn drop(&mut self) {
+        self.peer.set_state(ReadyState::Closed);
+        self.peer.resume.notify_one();
+        self.session
+            .push(RawEvent::Disconnected(self.peer.clone(), self.clean));
+    }
+}
+
+/// TLS (when configured) and the HTTP upgrade. `None`: refused or failed.
+async fn open(tcp: TcpStream, session: &Session) -> Option<(ServerStream, Upgrade)> {
+    let acceptor = session.tls.read().clone();
+    let mut stream = match acceptor {
+        Some(acceptor) => ServerStream::Tls(Box::new(acceptor.accept(tcp).await.ok()?)),
+        None => ServerStream::Plain(tcp),
+    };
+    let refusing = || session.refusing.load(std::sync::atomic::Ordering::Acquire);
+    match handshake::upgrade(&mut stream, &session.protocols, refusing).await {
+        Ok(upgrade) => Some((stream, upgrade)),
+        Err(ReadError::Refused(refusal)) => {
+            let _ = stream.write_all(&refusal.response()).await;
+            linger(&mut stream).await;
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Half-closes and reads until the client closes too (bounded), so that the last
+/// bytes sent are not lost to a TCP reset.
+async fn linger(stream: &mut ServerStream) {
+    let _ = timeout(LINGER, async {
+        let _ = stream.flush().await;
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 1024];
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// How one round of reading and writing ended.
+enum Outcome {
+    /// The connection is over; clean when both close frames were exchanged.
+    Done(bool),
+    /// Set TCP no-delay, then go on.
+    NoDelay(bool),
+    /// Fail the connection with this close code (protocol error, too big, bad UTF-8).
+    Fail(u16, &'static str),
+}
+
+/// Reads and writes until the connection ends. Returns whether it closed cleanly.
+async fn run(
+    mut ws: Ws,
+    peer: &Arc<PeerShared>,
+    rx: &mut mpsc::UnboundedReceiver<Command>,
+    session: &Session,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let close_timer = async {
+        peer.close_started.notified().await;
+        sleep(session.close_timeout).await;
+    };
+    tokio::pin!(close_timer);
+    let mut writer_done = false;
+    let mut shutting_down = false;
+    loop {
+        let (mut sink, mut stream) = ws.split();
+        let outcome = {
+            let reader = read_loop(&mut stream, peer, session);
+            let writer = write_loop(&mut sink, rx, peer);
+            tokio::pin!(reader, writer);
+            loop {
+                tokio::select! {
+                    end = &mut reader => break end,
+                    end = &mut writer, if !writer_done => match end {
+                        WriteEnd::CloseSent => writer_done = true,
+                        WriteEnd::NoDelay(on) => break Outcome::NoDelay(on),
+                        // After the client's close frame nothing more may be sent:
+                        // let the reader finish the handshake.
+                        WriteEnd::Failed if peer.state() == ReadyState::Closing => writer_done = true,
+                        WriteEnd::Failed => break Outcome::Done(false),
+                    },
+                    _ = &mut close_timer => break Outcome::Done(false),
+                    _ = peer.kill.notified() => break Outcome::Done(false),
+                    _ = stopped(shutdown), if !shutting_down => {
+                        shutting_down = true;
+                        let _ = Peer(peer.clone()).close(1001, "");
+                    }
+                }
+            }
+        };
+        ws = stream
+            .reunite(sink)
+            .expect("both halves come from one split");
+        match outcome {
+            Outcome::Done(clean) => return clean,
+            Outcome::NoDelay(on) => {
+                let _ = ws.get_ref().tcp().set_nodelay(on);
+            }
+            Outcome::Fail(code, reason) => {
+                fail(ws, peer, code, reason).await;
+                return false;
+            }
+        }
+    }
+}
+
+/// Fails the connection: a close frame with `code`, then the TCP connection ends.
+async fn fail(mut ws: Ws, peer: &PeerShared, code: u16, reason: &'static str) {
+    if peer.begin_closing() {
+        *peer.close_info.lock() = Some((code, reason.to_string()));
+    }
+    let frame = CloseFrame {
+        code: code.into(),
+        reason: reason.into(),
+    };
+    let _ = timeout(LINGER, ws.send(WsMessage::Close(Some(frame)))).await;
+    linger(ws.get_mut()).await;
+}
+
+/// Reads messages into the session's queue, pausing while the caller has the
+/// inbound limit unread (TCP backpressure: nothing is dropped).
+async fn read_loop(
+    stream: &mut SplitStream<Ws>,
+    peer: &Arc<PeerShared>,
+    session: &Session,
+) -> Outcome {
+    loop {
+        while peer.state() == ReadyState::Open && peer.inbound_full() {
+            peer.reader_paused
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            if peer.state() == ReadyState::Open && peer.inbound_full() {
+                peer.resume.notified().await;
+            }
+            peer.reader_paused
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        let (data, is_text) = match stream.next().await {
+            None => return Outcome::Done(true),
+            Some(Ok(WsMessage::Text(t))) => (Bytes::from(t), true),
+            Some(Ok(WsMessage::Binary(b))) => (b, false),
+            Some(Ok(WsMessage::Close(frame))) => {
+                let (code, reason) = frame.map_or((1005, String::new()), |f| {
+                    (u16::from(f.code), f.reason.to_string())
+                });
+                let started_by_client = peer.begin_closing();
+                *peer.close_info.lock() = Some((code, reason.clone()));
+                if started_by_client {
+                    session.push(RawEvent::CloseRequested {
+                        id: peer.id,
+                        code,
+                        reason,
+                    });
+                }
+                continue;
+            }
+            Some(Ok(_)) => continue, // ping and pong: tungstenite answers pings itself
+            Some(Err(e)) => {
+                return match e {
+                    WsError::Capacity(_) => Outcome::Fail(1009, "message too big"),
+                    WsError::Utf8(_) => Outcome::Fail(1007, "invalid UTF-8 in text message"),
+                    WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                        Outcome::Done(false)
+                    }
+                    WsError::Protocol(_) => Outcome::Fail(1002, "protocol error"),
+                    _ => Outcome::Done(false),
+                };
+            }
+        };
+        peer.unread_packets
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        peer.unread_bytes
+            .fetch_add(data.len(), std::sync::atomic::Ordering::AcqRel);
+        session.push(RawEvent::Message(peer.clone(), Message { data, is_text }));
+    }
+}
+
+enum WriteEnd {
+    CloseSent,
+    NoDelay(bool),
+    Failed,
+}
+
+/// Writes queued messages in order, several per flush, then the close frame.
+async fn write_loop(
+    sink: &mut SplitSink<Ws, WsMessage>,
+    rx: &mut mpsc::UnboundedReceiver<Command>,
+    peer: &PeerShared,
+) -> WriteEnd {
+    while let Some(first) = rx.recv().await {
+        let (mut packets, mut bytes) = (0usize, 0usize);
+        let mut next = Some(first);
+        let mut end = None;
+        while let Some(command) = next.take() {
+            match command {
+                Command::Send { data, is_text } => {
+                    let len = data.len();
+                    let msg = if is_text {
+                        // Checked as UTF-8 when queued.
+                        match data.try_into() {
+                            Ok(text) => WsMessage::Text(text),
+                            Err(_) => {
+                                peer.sent(1, len);
+                                continue;
+                            }
+                        }
+                    } else {
+                        WsMessage::Binary(data)
+                    };
+                    if sink.feed(msg).await.is_err() {
+                        return WriteEnd::Failed;
+                    }
+                    packets += 1;
+                    bytes += len;
+                }
+                Command::Close { code, reason } => {
+                    end = Some(WriteEnd::CloseSent);
+                    let frame = CloseFrame {
+                        code: code.into(),
+                        reason: reason.into(),
+                    };
+                    if sink.feed(WsMessage::Close(Some(frame))).await.is_err() {
+                        return WriteEnd::Failed;
+                    }
+                    break;
+                }
+                Command::NoDelay(on) => {
+                    end = Some(WriteEnd::NoDelay(on));
+                    break;
+                }
+            }
+            if packets < WRITE_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if sink.flush().await.is_err() {
+            return WriteEnd::Failed;
+        }
+        peer.sent(packets, bytes);
+        if let Some(end) = end {
+            return end;
+        }
+    }
+    std::future::pending().await
+}

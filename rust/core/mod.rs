@@ -1,0 +1,31 @@
+//! The engine-free WebSocket server core.
+//!
+//! Nothing in this module tree imports `godot`: it is plain Rust on Tokio, so it can be
+//! tested and benchmarked without an engine. The Godot classes in [`crate::godot`] are
+//! thin wrappers over [`Server`] and [`Peer`].
+//!
+//! How it works:
+//! - A process-wide Tokio runtime ([`runtime`]) accepts connections, runs TLS and the
+//!   HTTP upgrade, and reads and writes every socket.
+//! - Each connection task pushes what happened into its listening session's event
+//!   queue. [`Server::poll`] swaps that queue out on the caller's thread and never
+//!   waits on the network: its cost depends on the number of events, not of peers.
+//! - Sending from the caller's thread only queues the message for the connection task;
+//!   buffer limits are checked at once ([`SendError`]).
+
+mod connection;
+mod error;
+mod handshake;
+pub mod multiplayer;
+mod peer;
+pub mod runtime;
+mod server;
+mod session;
+mod stream;
+mod tls;
+
+pub use error::{Error, SendError};
+pub use handshake::select_protocol;
+pub use peer::{Message, Peer, PeerId, ReadyState};
+pub use server::{Buffers, Event, MultiplayerPacket, Server};
+pub use tls::TlsConfig;

@@ -1,0 +1,342 @@
+//! One connected client, as seen from the caller's thread.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::{Notify, mpsc};
+
+use super::error::{Error, SendError};
+use super::handshake::RequestInfo;
+use super::server::Buffers;
+
+/// A peer id: a positive int32, at least 2 (1 is the server in Godot's multiplayer).
+pub type PeerId = i32;
+
+/// A connection's state, with Godot 4's `WebSocketPeer.State` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ReadyState {
+    /// Not used by server-side peers (they exist only once open).
+    Connecting = 0,
+    /// Messages flow both ways.
+    Open = 1,
+    /// A close frame was sent or received.
+    Closing = 2,
+    /// The connection is gone.
+    Closed = 3,
+}
+
+impl ReadyState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => ReadyState::Connecting,
+            1 => ReadyState::Open,
+            2 => ReadyState::Closing,
+            _ => ReadyState::Closed,
+        }
+    }
+}
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The payload.
+    pub data: Bytes,
+    /// Whether it came as a text frame (valid UTF-8) rather than binary.
+    pub is_text: bool,
+}
+
+/// What the caller's thread asks of a connection task.
+pub(crate) enum Command {
+    Send { data: Bytes, is_text: bool },
+    Close { code: u16, reason: String },
+    NoDelay(bool),
+}
+
+/// The state shared between the caller's thread and a connection task.
+pub(crate) struct PeerShared {
+    pub id: PeerId,
+    pub remote: SocketAddr,
+    pub protocol: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub limits: Buffers,
+    pub commands: mpsc::UnboundedSender<Command>,
+    state: AtomicU8,
+    /// The close code and reason received from the client, or sent by us.
+    pub close_info: Mutex<Option<(u16, String)>>,
+    /// Messages received and not yet read by the caller (in the event queue or inbox).
+    pub unread_packets: AtomicUsize,
+    pub unread_bytes: AtomicUsize,
+    /// Set by the reader when it waits for the caller to read.
+    pub reader_paused: AtomicBool,
+    /// Wakes a paused reader.
+    pub resume: Notify,
+    /// Messages handed over by `poll()`, in order.
+    pub inbox: Mutex<VecDeque<Message>>,
+    /// Queued for sending and not yet written to the socket.
+    pub queued_packets: AtomicUsize,
+    pub queued_bytes: AtomicUsize,
+    /// Started a close: the connection task arms its close timeout.
+    pub close_started: Notify,
+    /// Drop the connection at once.
+    pub kill: Notify,
+}
+
+impl PeerShared {
+    pub fn new(
+        id: PeerId,
+        remote: SocketAddr,
+        request: RequestInfo,
+        limits: Buffers,
+        commands: mpsc::UnboundedSender<Command>,
+    ) -> Self {
+        let RequestInfo {
+            path,
+            headers,
+            protocol,
+        } = request;
+        PeerShared {
+            id,
+            remote,
+            protocol,
+            path,
+            headers,
+            limits,
+            commands,
+            state: AtomicU8::new(ReadyState::Open as u8),
+            close_info: Mutex::new(None),
+            unread_packets: AtomicUsize::new(0),
+            unread_bytes: AtomicUsize::new(0),
+            reader_paused: AtomicBool::new(false),
+            resume: Notify::new(),
+            inbox: Mutex::new(VecDeque::new()),
+            queued_packets: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            close_started: Notify::new(),
+            kill: Notify::new(),
+        }
+    }
+
+    pub fn state(&self) -> ReadyState {
+        ReadyState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    pub fn set_state(&self, s: ReadyState) {
+        self.state.store(s as u8, Ordering::Release);
+    }
+
+    /// Moves Open to Closing; false if it was not open.
+    pub fn begin_closing(&self) -> bool {
+        self.state
+            .compare_exchange(
+                ReadyState::Open as u8,
+                ReadyState::Closing as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Whether the reader must wait for the caller to read before reading more.
+    pub fn inbound_full(&self) -> bool {
+        self.unread_packets.load(Ordering::Acquire) >= self.limits.in_packets
+            || self.unread_bytes.load(Ordering::Acquire) >= self.limits.in_bytes
+    }
+
+    /// Accounts a message the caller has taken; wakes the reader if it waits.
+    pub fn consumed(&self, len: usize) {
+        self.unread_packets.fetch_sub(1, Ordering::AcqRel);
+        self.unread_bytes.fetch_sub(len, Ordering::AcqRel);
+        if self.reader_paused.load(Ordering::Acquire) {
+            self.resume.notify_one();
+        }
+    }
+
+    /// Accounts bytes the writer has handed to the socket.
+    pub fn sent(&self, packets: usize, bytes: usize) {
+        self.queued_packets.fetch_sub(packets, Ordering::AcqRel);
+        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// A handle to one peer. Cheap to clone; stays valid (and readable) after the
+/// connection is gone.
+#[derive(Clone)]
+pub struct Peer(pub(crate) Arc<PeerShared>);
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Peer({} {} {:?})",
+            self.0.id,
+            self.0.remote,
+            self.0.state()
+        )
+    }
+}
+
+/// Close codes an endpoint may send (RFC 6455 section 7.4).
+fn valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+impl Peer {
+    /// This peer's id.
+    pub fn id(&self) -> PeerId {
+        self.0.id
+    }
+
+    /// The client's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.0.remote
+    }
+
+    /// The client's IP address as text, IPv4-mapped IPv6 addresses shown as IPv4.
+    pub fn remote_ip(&self) -> String {
+        match self.0.remote.ip() {
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => v6.to_string(),
+            },
+            ip => ip.to_string(),
+        }
+    }
+
+    /// The subprotocol agreed in the handshake ("" for none).
+    pub fn protocol(&self) -> &str {
+        &self.0.protocol
+    }
+
+    /// The upgrade request's path and query, e.g. `/play?room=3`.
+    pub fn path(&self) -> &str {
+        &self.0.path
+    }
+
+    /// The upgrade request's headers, in order, names as the client sent them.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.0.headers
+    }
+
+    /// The current state.
+    pub fn ready_state(&self) -> ReadyState {
+        self.0.state()
+    }
+
+    /// Whether the connection is open (neither closing nor closed).
+    pub fn is_open(&self) -> bool {
+        self.0.state() == ReadyState::Open
+    }
+
+    /// The close code received from the client (or sent by the server if it closed
+    /// first), -1 while none.
+    pub fn close_code(&self) -> i32 {
+        self.0
+            .close_info
+            .lock()
+            .as_ref()
+            .map_or(-1, |(c, _)| i32::from(*c))
+    }
+
+    /// The close reason that goes with [`Peer::close_code`].
+    pub fn close_reason(&self) -> String {
+        self.0
+            .close_info
+            .lock()
+            .as_ref()
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// Queues a message. Fails at once, queuing nothing, when the connection is not
+    /// open, the message is larger than the outbound buffer, or the buffer is full.
+    pub fn send(&self, data: Bytes, is_text: bool) -> Result<(), SendError> {
+        let s = &self.0;
+        if s.state() != ReadyState::Open {
+            return Err(SendError::Closed);
+        }
+        if is_text && std::str::from_utf8(&data).is_err() {
+            return Err(SendError::InvalidUtf8);
+        }
+        let len = data.len();
+        if len > s.limits.out_bytes {
+            return Err(SendError::TooLarge {
+                len,
+                limit: s.limits.out_bytes,
+            });
+        }
+        let bytes_before = s.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        let packets_before = s.queued_packets.fetch_add(1, Ordering::AcqRel);
+        if bytes_before + len > s.limits.out_bytes || packets_before + 1 > s.limits.out_packets {
+            s.sent(1, len);
+            return Err(SendError::BufferFull {
+                queued_bytes: bytes_before,
+                queued_packets: packets_before,
+            });
+        }
+        if s.commands.send(Command::Send { data, is_text }).is_err() {
+            s.sent(1, len);
+            return Err(SendError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Number of received messages ready for [`Peer::recv`].
+    pub fn available_packets(&self) -> usize {
+        self.0.inbox.lock().len()
+    }
+
+    /// Takes the oldest received message.
+    pub fn recv(&self) -> Option<Message> {
+        let msg = self.0.inbox.lock().pop_front()?;
+        self.0.consumed(msg.data.len());
+        Some(msg)
+    }
+
+    /// Bytes queued for sending and not yet handed to the socket.
+    pub fn buffered_amount(&self) -> usize {
+        self.0.queued_bytes.load(Ordering::Acquire)
+    }
+
+    /// Starts a close handshake: queued messages go out first, then a close frame
+    /// with `code` and `reason`. The connection is dropped if the client does not answer
+    /// within the close timeout. Closing a peer that is not open does nothing.
+    pub fn close(&self, code: u16, reason: &str) -> Result<(), Error> {
+        if !valid_close_code(code) {
+            return Err(Error::InvalidParameter(format!(
+                "close code {code} cannot be sent; use 1000 (normal), 1001 (going away), 1008 (policy), 1011, or 3000-4999"
+            )));
+        }
+        if reason.len() > 123 {
+            return Err(Error::InvalidParameter(format!(
+                "close reason is {} bytes; at most 123 bytes of UTF-8 fit in a close frame",
+                reason.len()
+            )));
+        }
+        if self.0.begin_closing() {
+            *self.0.close_info.lock() = Some((code, reason.to_string()));
+            let _ = self.0.commands.send(Command::Close {
+                code,
+                reason: reason.to_string(),
+            });
+            self.0.close_started.notify_one();
+            self.0.resume.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Drops the connection at once, without a close handshake (unclean).
+    pub fn abort(&self) {
+        self.0.kill.notify_one();
+    }
+
+    /// Turns Nagle's algorithm off (`true`, the default here) or on.
+    pub fn set_no_delay(&self, enabled: bool) {
+        let _ = self.0.commands.send(Command::NoDelay(enabled));
+    }
+}

@@ -1,0 +1,505 @@
+//! The server as the caller's thread sees it: listen, poll, peers, stop.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::watch;
+
+use super::error::{Error, SendError};
+use super::multiplayer::Target;
+use super::peer::{Message, Peer, PeerId, PeerShared};
+use super::runtime;
+use super::session::{self, RawEvent, Session};
+use super::tls::TlsConfig;
+
+/// Listen backlog: a burst of clients connecting at once must not overflow it
+/// (Godot's own TCPServer uses 8).
+const BACKLOG: i32 = 1024;
+
+/// Per-peer buffer limits, as Godot 3's `set_buffers()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buffers {
+    /// Most bytes of received messages not yet read; also the largest message accepted.
+    pub in_bytes: usize,
+    /// Most received messages not yet read.
+    pub in_packets: usize,
+    /// Most bytes queued for sending; also the largest message that can be sent.
+    pub out_bytes: usize,
+    /// Most messages queued for sending.
+    pub out_packets: usize,
+}
+
+impl Default for Buffers {
+    /// 64 KiB and 1024 packets each way, Godot 3's defaults.
+    fn default() -> Self {
+        Buffers {
+            in_bytes: 64 * 1024,
+            in_packets: 1024,
+            out_bytes: 64 * 1024,
+            out_packets: 1024,
+        }
+    }
+}
+
+impl Buffers {
+    /// Largest buffer accepted, in KiB (1 GiB).
+    pub const MAX_KB: i64 = 1024 * 1024;
+    /// Most packets accepted in one buffer.
+    pub const MAX_PACKETS: i64 = 1 << 24;
+
+    /// Godot 3's `set_buffers(in_kb, in_packets, out_kb, out_packets)`: sizes in KiB,
+    /// every value rounded up to a power of two.
+    pub fn from_godot(
+        in_kb: i64,
+        in_packets: i64,
+        out_kb: i64,
+        out_packets: i64,
+    ) -> Result<Self, Error> {
+        let check = |name: &str, v: i64, max: i64| {
+            if v <= 0 || v > max {
+                Err(Error::InvalidParameter(format!(
+                    "set_buffers: {name} is {v}; it must be between 1 and {max}"
+                )))
+            } else {
+                Ok((v as usize).next_power_of_two())
+            }
+        };
+        Ok(Buffers {
+            in_bytes: check("in_kb", in_kb, Self::MAX_KB)? * 1024,
+            in_packets: check("in_packets", in_packets, Self::MAX_PACKETS)?,
+            out_bytes: check("out_kb", out_kb, Self::MAX_KB)? * 1024,
+            out_packets: check("out_packets", out_packets, Self::MAX_PACKETS)?,
+        })
+    }
+}
+
+/// What `poll()` reports, per peer in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A client finished the upgrade (in multiplayer mode: and was sent its id).
+    Connected { id: PeerId, protocol: String },
+    /// A message arrived; read it with [`Peer::recv`]. Not reported in multiplayer mode.
+    Message { id: PeerId },
+    /// The client sent a close frame with this code and reason.
+    CloseRequested {
+        id: PeerId,
+        code: u16,
+        reason: String,
+    },
+    /// The connection is gone; clean when both close frames were exchanged.
+    Disconnected { id: PeerId, was_clean: bool },
+}
+
+/// A packet of Godot's high-level multiplayer, and who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiplayerPacket {
+    /// The sending peer.
+    pub from: PeerId,
+    /// The payload.
+    pub data: Bytes,
+}
+
+struct Listening {
+    session: Arc<Session>,
+    shutdown: watch::Sender<bool>,
+    accept_done: std::sync::mpsc::Receiver<()>,
+    local_addr: SocketAddr,
+}
+
+/// A WebSocket server. Every method is non-blocking except [`Server::wait`].
+pub struct Server {
+    bind_ip: String,
+    handshake_timeout: Duration,
+    close_timeout: Duration,
+    buffers: Buffers,
+    tls: Option<TlsConfig>,
+    refuse_new: bool,
+    multiplayer: bool,
+    next_id: Arc<AtomicI32>,
+    listening: Option<Listening>,
+    peers: HashMap<PeerId, Peer>,
+    mp_inbox: VecDeque<(Arc<PeerShared>, Message)>,
+    held_disconnects: Vec<(Arc<PeerShared>, bool)>,
+    scratch: Vec<RawEvent>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Server {
+    /// A stopped server with Godot 3's defaults.
+    pub fn new() -> Self {
+        Server {
+            bind_ip: "*".into(),
+            handshake_timeout: Duration::from_secs(3),
+            close_timeout: Duration::from_secs(3),
+            buffers: Buffers::default(),
+            tls: None,
+            refuse_new: false,
+            multiplayer: false,
+            next_id: Arc::new(AtomicI32::new(2)),
+            listening: None,
+            peers: HashMap::new(),
+            mp_inbox: VecDeque::new(),
+            held_disconnects: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The address to listen on: `"*"` for every interface (IPv4 and IPv6), or one IP
+    /// address. Used by the next [`Server::listen`].
+    pub fn set_bind_ip(&mut self, ip: &str) {
+        self.bind_ip = ip.to_string();
+    }
+
+    /// See [`Server::set_bind_ip`].
+    pub fn bind_ip(&self) -> &str {
+        &self.bind_ip
+    }
+
+    /// Time from TCP accept to a completed upgrade (TLS included) before a client is
+    /// dropped. Used by the next [`Server::listen`].
+    pub fn set_handshake_timeout(&mut self, timeout: Duration) {
+        self.handshake_timeout = timeout;
+    }
+
+    /// See [`Server::set_handshake_timeout`].
+    pub fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// How long a close handshake may take before the connection is dropped.
+    pub fn set_close_timeout(&mut self, timeout: Duration) {
+        self.close_timeout = timeout;
+    }
+
+    /// Per-peer buffer limits; only while stopped ([`Error::Busy`] otherwise).
+    pub fn set_buffers(&mut self, buffers: Buffers) -> Result<(), Error> {
+        if self.listening.is_some() {
+            return Err(Error::Busy(
+                "set_buffers() must be called before listen(), or after stop()".into(),
+            ));
+        }
+        self.buffers = buffers;
+        Ok(())
+    }
+
+    /// See [`Server::set_buffers`].
+    pub fn buffers(&self) -> Buffers {
+        self.buffers
+    }
+
+    /// TLS settings (`None` for plain `ws://`). While listening they apply to new
+    /// connections at once; existing connections keep theirs.
+    pub fn set_tls(&mut self, tls: Option<TlsConfig>) {
+        if let Some(l) = &self.listening {
+            *l.session.tls.write() = tls.as_ref().map(|t| t.acceptor.clone());
+        }
+        self.tls = tls;
+    }
+
+    /// Whether TLS is configured.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Turns new clients away during the upgrade (HTTP 503); existing peers stay.
+    pub fn set_refuse_new_connections(&mut self, refuse: bool) {
+        self.refuse_new = refuse;
+        if let Some(l) = &self.listening {
+            l.session.refusing.store(refuse, Ordering::Release);
+        }
+    }
+
+    /// See [`Server::set_refuse_new_connections`].
+    pub fn is_refusing_new_connections(&self) -> bool {
+        self.refuse_new
+    }
+
+    /// Starts listening on `port` (0 picks a free one, see [`Server::local_port`]).
+    /// `protocols` are the subprotocols the server speaks; `multiplayer` selects Godot
+    /// 4's multiplayer protocol (id message first, packets through [`Server::mp_get_packet`]).
+    pub fn listen(
+        &mut self,
+        port: u16,
+        protocols: &[String],
+        multiplayer: bool,
+    ) -> Result<(), Error> {
+        if self.listening.is_some() {
+            return Err(Error::AlreadyListening);
+        }
+        if let Some(bad) = protocols.iter().find(|p| !is_token(p)) {
+            return Err(Error::InvalidParameter(format!(
+                "subprotocol \"{bad}\" is not a valid HTTP token (no spaces, commas or quotes)"
+            )));
+        }
+        let std_listener = bind(&self.bind_ip, port)?;
+        let local_addr = session::local_addr(&std_listener).ok_or_else(|| Error::Bind {
+            addr: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port),
+            source: std::io::Error::other("no local address"),
+        })?;
+        let session = Arc::new(Session::new(
+            protocols.to_vec(),
+            self.buffers,
+            self.handshake_timeout,
+            self.close_timeout,
+            multiplayer,
+            self.tls.as_ref().map(|t| t.acceptor.clone()),
+            self.refuse_new,
+            self.next_id.clone(),
+        ));
+        let handle = runtime::handle();
+        let listener = {
+            let _entered = handle.enter();
+            tokio::net::TcpListener::from_std(std_listener).map_err(|source| Error::Bind {
+                addr: local_addr,
+                source,
+            })?
+        };
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (done_tx, accept_done) = std::sync::mpsc::channel();
+        handle.spawn(session::accept_loop(
+            listener,
+            session.clone(),
+            shutdown_rx,
+            done_tx,
+        ));
+        self.multiplayer = multiplayer;
+        self.listening = Some(Listening {
+            session,
+            shutdown,
+            accept_done,
+            local_addr,
+        });
+        Ok(())
+    }
+
+    /// Whether the server is listening.
+    pub fn is_listening(&self) -> bool {
+        self.listening.is_some()
+    }
+
+    /// Whether the server runs Godot's multiplayer protocol.
+    pub fn is_multiplayer(&self) -> bool {
+        self.multiplayer
+    }
+
+    /// The port really bound (useful after `listen(0)`), 0 while stopped.
+    pub fn local_port(&self) -> u16 {
+        self.listening.as_ref().map_or(0, |l| l.local_addr.port())
+    }
+
+    /// Stops listening, frees the port at once and closes every peer with 1001
+    /// (queued messages are flushed first, within the close timeout). No more events
+    /// are reported for this session; peer handles stay readable.
+    pub fn stop(&mut self) {
+        if let Some(l) = self.listening.take() {
+            let _ = l.shutdown.send(true);
+            // The accept task confirms that the listener is dropped (microseconds).
+            let _ = l.accept_done.recv_timeout(Duration::from_secs(2));
+        }
+        self.peers.clear();
+        self.mp_inbox.clear();
+        self.held_disconnects.clear();
+        self.multiplayer = false;
+    }
+
+    /// Hands over everything that happened since the last call, without blocking.
+    /// Cost: proportional to the number of events, not of peers.
+    pub fn poll(&mut self, out: &mut Vec<Event>) {
+        let Some(l) = &self.listening else {
+            return;
+        };
+        if !self.held_disconnects.is_empty() {
+            let peers = &mut self.peers;
+            self.held_disconnects.retain(|(p, clean)| {
+                if p.unread_packets.load(Ordering::Acquire) > 0 {
+                    return true;
+                }
+                peers.remove(&p.id);
+                out.push(Event::Disconnected {
+                    id: p.id,
+                    was_clean: *clean,
+                });
+                false
+            });
+        }
+        l.session.take(&mut self.scratch);
+        for event in self.scratch.drain(..) {
+            match event {
+                RawEvent::Connected(p) => {
+                    out.push(Event::Connected {
+                        id: p.id,
+                        protocol: p.protocol.clone(),
+                    });
+                    self.peers.insert(p.id, Peer(p));
+                }
+                RawEvent::Message(p, m) => {
+                    if self.multiplayer {
+                        self.mp_inbox.push_back((p, m));
+                    } else {
+                        p.inbox.lock().push_back(m);
+                        out.push(Event::Message { id: p.id });
+                    }
+                }
+                RawEvent::CloseRequested { id, code, reason } => {
+                    out.push(Event::CloseRequested { id, code, reason });
+                }
+                RawEvent::Disconnected(p, clean) => {
+                    // Multiplayer: the disconnect waits until the peer's last packets
+                    // have been read, so that SceneMultiplayer still accepts them.
+                    if self.multiplayer && p.unread_packets.load(Ordering::Acquire) > 0 {
+                        self.held_disconnects.push((p, clean));
+                    } else {
+                        self.peers.remove(&p.id);
+                        out.push(Event::Disconnected {
+                            id: p.id,
+                            was_clean: clean,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Blocks the calling thread until something happened or `timeout` passed; for
+    /// programs that have no frame loop of their own (tests, examples).
+    pub fn wait(&self, timeout: Duration) -> bool {
+        match &self.listening {
+            Some(l) => l.session.wait(timeout),
+            None => {
+                std::thread::sleep(timeout);
+                false
+            }
+        }
+    }
+
+    /// The peer with this id, while it is connected (until its `Disconnected` event).
+    pub fn peer(&self, id: PeerId) -> Option<&Peer> {
+        self.peers.get(&id)
+    }
+
+    /// Whether a peer with this id is connected.
+    pub fn has_peer(&self, id: PeerId) -> bool {
+        self.peers.contains_key(&id)
+    }
+
+    /// The ids of the connected peers.
+    pub fn peer_ids(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peers.keys().copied()
+    }
+
+    /// Number of connected peers.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Starts a close handshake with one peer.
+    pub fn disconnect_peer(&self, id: PeerId, code: u16, reason: &str) -> Result<(), Error> {
+        self.peers
+            .get(&id)
+            .ok_or(Error::UnknownPeer(id))?
+            .close(code, reason)
+    }
+
+    /// Multiplayer: sends one packet to the peers `target` names (Godot's meaning of
+    /// `set_target_peer`). Every reachable peer gets it; the first failure is returned.
+    pub fn mp_put_packet(&self, target: i32, data: &[u8]) -> Result<(), (PeerId, SendError)> {
+        let data = Bytes::copy_from_slice(data);
+        match Target::from_godot(target) {
+            Target::One(id) => match self.peers.get(&id) {
+                Some(p) => p.send(data, false).map_err(|e| (id, e)),
+                None => Err((id, SendError::Closed)),
+            },
+            t => {
+                let mut result = Ok(());
+                for (id, p) in self.peers.iter().filter(|(id, _)| t.includes(**id)) {
+                    if let Err(e) = p.send(data.clone(), false)
+                        && result.is_ok()
+                    {
+                        result = Err((*id, e));
+                    }
+                }
+                result
+            }
+        }
+    }
+
+    /// Multiplayer: packets ready to read, from all peers.
+    pub fn mp_available_packets(&self) -> usize {
+        self.mp_inbox.len()
+    }
+
+    /// Multiplayer: the sender of the next packet [`Server::mp_get_packet`] returns.
+    pub fn mp_next_packet_peer(&self) -> Option<PeerId> {
+        self.mp_inbox.front().map(|(p, _)| p.id)
+    }
+
+    /// Multiplayer: takes the oldest packet of any peer.
+    pub fn mp_get_packet(&mut self) -> Option<MultiplayerPacket> {
+        let (peer, msg) = self.mp_inbox.pop_front()?;
+        peer.consumed(msg.data.len());
+        Some(MultiplayerPacket {
+            from: peer.id,
+            data: msg.data,
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An HTTP token (RFC 7230), as a subprotocol name must be.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
+/// Binds a listening socket: `"*"` is every interface, IPv6 and IPv4 together where
+/// the OS allows it.
+fn bind(bind_ip: &str, port: u16) -> Result<std::net::TcpListener, Error> {
+    if bind_ip == "*" {
+        let any6 = SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port);
+        return match bind_addr(any6, true) {
+            Ok(l) => Ok(l),
+            Err(Error::Bind { source, .. }) if source.kind() != std::io::ErrorKind::AddrInUse => {
+                bind_addr(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port), false)
+            }
+            Err(e) => Err(e),
+        };
+    }
+    let ip: IpAddr = bind_ip
+        .trim()
+        .parse()
+        .map_err(|_| Error::InvalidAddress(bind_ip.to_string()))?;
+    bind_addr(SocketAddr::new(ip, port), false)
+}
+
+fn bind_addr(addr: SocketAddr, dual_stack: bool) -> Result<std::net::TcpListener, Error> {
+    let fail = |source| Error::Bind { addr, source };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
+    if dual_stack {
+        socket.set_only_v6(false).map_err(fail)?;
+    }
+    // Lets listen() succeed again right after stop() while old connections linger in
+    // TIME_WAIT. (On Windows this option would allow two listeners: not set there.)
+    #[cfg(not(windows))]
+    socket.set_reuse_address(true).map_err(fail)?;
+    socket.bind(&addr.into()).map_err(fail)?;
+    socket.listen(BACKLOG).map_err(fail)?;
+    socket.set_nonblocking(true).map_err(fail)?;
+    Ok(socket.into())
+}

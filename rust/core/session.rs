@@ -1,0 +1,140 @@
+//! One listening session: from `listen()` to `stop()`. Connection tasks push what
+//! happens into its event queue; the caller's thread swaps the queue out in `poll()`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use super::connection;
+use super::peer::{Message, PeerId, PeerShared};
+use super::server::Buffers;
+
+/// What a connection task reports, in the order it happened.
+pub(crate) enum RawEvent {
+    Connected(Arc<PeerShared>),
+    Message(Arc<PeerShared>, Message),
+    CloseRequested {
+        id: PeerId,
+        code: u16,
+        reason: String,
+    },
+    Disconnected(Arc<PeerShared>, bool),
+}
+
+/// Settings fixed for a session, and its shared state.
+pub(crate) struct Session {
+    pub protocols: Vec<String>,
+    pub buffers: Buffers,
+    pub handshake_timeout: Duration,
+    pub close_timeout: Duration,
+    pub multiplayer: bool,
+    pub tls: RwLock<Option<TlsAcceptor>>,
+    pub refusing: AtomicBool,
+    next_id: Arc<AtomicI32>,
+    events: Mutex<Vec<RawEvent>>,
+    ready: Condvar,
+}
+
+impl Session {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        protocols: Vec<String>,
+        buffers: Buffers,
+        handshake_timeout: Duration,
+        close_timeout: Duration,
+        multiplayer: bool,
+        tls: Option<TlsAcceptor>,
+        refusing: bool,
+        next_id: Arc<AtomicI32>,
+    ) -> Self {
+        Session {
+            protocols,
+            buffers,
+            handshake_timeout,
+            close_timeout,
+            multiplayer,
+            tls: RwLock::new(tls),
+            refusing: AtomicBool::new(refusing),
+            next_id,
+            events: Mutex::new(Vec::new()),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// A new peer id: never handed out before by this server.
+    pub fn next_id(&self) -> PeerId {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn push(&self, event: RawEvent) {
+        self.events.lock().push(event);
+        self.ready.notify_one();
+    }
+
+    /// Swaps the queued events into `into` (which must be empty).
+    pub fn take(&self, into: &mut Vec<RawEvent>) {
+        std::mem::swap(&mut *self.events.lock(), into);
+    }
+
+    /// Blocks until an event is queued or `timeout` passes.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let mut events = self.events.lock();
+        if events.is_empty() {
+            self.ready.wait_for(&mut events, timeout);
+        }
+        !events.is_empty()
+    }
+}
+
+/// Accepts every pending connection until the shutdown signal, then drops the
+/// listener (freeing the port) and reports that on `done`.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    session: Arc<Session>,
+    mut shutdown: watch::Receiver<bool>,
+    done: std::sync::mpsc::Sender<()>,
+) {
+    let for_connections = shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, remote)) => {
+                    tokio::spawn(connection::serve(tcp, remote, session.clone(), for_connections.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    if !is_per_connection_error(&e) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        }
+    }
+    drop(listener);
+    let _ = done.send(());
+}
+
+/// Resolves once the shutdown signal is set.
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+fn is_per_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted
+    )
+}
+
+/// The address the listener really bound (port 0 resolved).
+pub(crate) fn local_addr(listener: &std::net::TcpListener) -> Option<SocketAddr> {
+    listener.local_addr().ok()
+}

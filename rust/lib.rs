@@ -1,0 +1,6 @@
+//! godot-websocket-server: Godot 3's `WebSocketServer` for Godot 4, on Tokio.
+//!
+//! - [`core`]: the engine-free server (Tokio, tokio-tungstenite, rustls).
+//! - `godot`: the thin GDExtension layer (`WebSocketServer`, `WebSocketServerPeer`).
+
+pub mod core;

