@@ -5,9 +5,10 @@
 //! prints `listening on PORT` once ready. Used by the Autobahn conformance run and
 //! the benchmark.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use godot_websocket_server::core::{Buffers, Event, Server};
+use godot_websocket_server::core::{Buffers, Event, Message, SendError, Server};
 
 fn main() {
     let mut port = 9001u16;
@@ -37,25 +38,45 @@ fn main() {
     }
     let mut server = Server::new();
     server.set_bind_ip("127.0.0.1");
-    server
-        .set_buffers(Buffers::from_godot(kb, packets, kb, packets).expect("buffer sizes"))
-        .unwrap();
+    let buffers = Buffers::from_godot(kb, packets, kb, packets).expect("buffer sizes");
+    server.set_buffers(buffers).unwrap();
     if let Err(e) = server.listen(port, &[], false) {
         eprintln!("echo: {e}");
         std::process::exit(1);
     }
     println!("listening on {}", server.local_port());
     let mut events = Vec::new();
+    // A message whose echo did not fit in the outbound buffer waits here; its peer is
+    // not read meanwhile, so the client is slowed down by TCP instead of losing data.
+    let mut waiting: HashMap<i32, Message> = HashMap::new();
     loop {
-        server.wait(Duration::from_millis(100));
+        let timeout = if waiting.is_empty() { 100 } else { 1 };
+        server.wait(Duration::from_millis(timeout));
         server.poll(&mut events);
+        let mut ready: Vec<i32> = waiting.keys().copied().collect();
         for event in events.drain(..) {
-            if let Event::Message { id } = event
-                && let Some(peer) = server.peer(id)
-            {
-                while let Some(msg) = peer.recv() {
-                    if let Err(e) = peer.send(msg.data, msg.is_text) {
+            match event {
+                Event::Message { id } => ready.push(id),
+                Event::Disconnected { id, .. } => {
+                    waiting.remove(&id);
+                }
+                _ => {}
+            }
+        }
+        for id in ready {
+            let Some(peer) = server.peer(id) else {
+                continue;
+            };
+            while let Some(msg) = waiting.remove(&id).or_else(|| peer.recv()) {
+                match peer.send(msg.data.clone(), msg.is_text) {
+                    Ok(()) => {}
+                    Err(SendError::BufferFull { .. }) => {
+                        waiting.insert(id, msg);
+                        break;
+                    }
+                    Err(e) => {
                         eprintln!("echo: peer {id}: {e}");
+                        break;
                     }
                 }
             }

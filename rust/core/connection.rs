@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use std::sync::atomic::Ordering;
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -30,6 +32,10 @@ type Ws = WebSocketStream<ServerStream>;
 const READ_BUFFER: usize = 4096;
 /// Most messages written before one flush.
 const WRITE_BATCH: usize = 64;
+/// Frames are gathered up to this size before a write; the buffer grows only when used.
+const WRITE_BUFFER: usize = 16 * 1024;
+/// Most received messages handed to the session under one lock.
+const READ_BATCH: usize = 64;
 /// How long a refused or failed connection may take to say goodbye.
 const LINGER: Duration = Duration::from_millis(500);
 
@@ -49,17 +55,19 @@ pub(crate) async fn serve(
         return; // timed out, refused or failed: never a peer
     };
     let id = session.next_id();
+    let secure = matches!(stream, ServerStream::Tls(_));
     let (commands, mut rx) = mpsc::unbounded_channel();
     let peer = Arc::new(PeerShared::new(
         id,
         remote,
         upgrade.request,
+        secure,
         session.buffers,
         commands,
     ));
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(Some(session.buffers.in_bytes))
         .max_frame_size(Some(session.buffers.in_bytes));
     let mut ws =
@@ -215,60 +223,85 @@ async fn fail(mut ws: Ws, peer: &PeerShared, code: u16, reason: &'static str) {
 }
 
 /// Reads messages into the session's queue, pausing while the caller has the
-/// inbound limit unread (TCP backpressure: nothing is dropped).
+/// inbound limit unread (TCP backpressure: nothing is dropped). Messages that are
+/// already decoded are handed over together, under one lock.
 async fn read_loop(
     stream: &mut SplitStream<Ws>,
     peer: &Arc<PeerShared>,
     session: &Session,
 ) -> Outcome {
+    let mut batch = Vec::new();
     loop {
         while peer.state() == ReadyState::Open && peer.inbound_full() {
-            peer.reader_paused
-                .store(true, std::sync::atomic::Ordering::SeqCst);
+            peer.reader_paused.store(true, Ordering::SeqCst);
             if peer.state() == ReadyState::Open && peer.inbound_full() {
                 peer.resume.notified().await;
             }
-            peer.reader_paused
-                .store(false, std::sync::atomic::Ordering::SeqCst);
+            peer.reader_paused.store(false, Ordering::SeqCst);
         }
-        let (data, is_text) = match stream.next().await {
-            None => return Outcome::Done(true),
-            Some(Ok(WsMessage::Text(t))) => (Bytes::from(t), true),
-            Some(Ok(WsMessage::Binary(b))) => (b, false),
-            Some(Ok(WsMessage::Close(frame))) => {
-                let (code, reason) = frame.map_or((1005, String::new()), |f| {
-                    (u16::from(f.code), f.reason.to_string())
-                });
-                let started_by_client = peer.begin_closing();
-                *peer.close_info.lock() = Some((code, reason.clone()));
-                if started_by_client {
-                    session.push(RawEvent::CloseRequested {
-                        id: peer.id,
-                        code,
-                        reason,
-                    });
-                }
-                continue;
+        let mut next = stream.next().await;
+        loop {
+            if let Err(end) = handle(next, peer, &mut batch) {
+                session.push_all(&mut batch);
+                return end;
             }
-            Some(Ok(_)) => continue, // ping and pong: tungstenite answers pings itself
-            Some(Err(e)) => {
-                return match e {
-                    WsError::Capacity(_) => Outcome::Fail(1009, "message too big"),
-                    WsError::Utf8(_) => Outcome::Fail(1007, "invalid UTF-8 in text message"),
-                    WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                        Outcome::Done(false)
-                    }
-                    WsError::Protocol(_) => Outcome::Fail(1002, "protocol error"),
-                    _ => Outcome::Done(false),
-                };
+            if batch.len() >= READ_BATCH
+                || (peer.state() == ReadyState::Open && peer.inbound_full())
+            {
+                break;
             }
-        };
-        peer.unread_packets
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        peer.unread_bytes
-            .fetch_add(data.len(), std::sync::atomic::Ordering::AcqRel);
-        session.push(RawEvent::Message(peer.clone(), Message { data, is_text }));
+            match stream.next().now_or_never() {
+                Some(ready) => next = ready,
+                None => break,
+            }
+        }
+        session.push_all(&mut batch);
     }
+}
+
+/// Turns one item of the WebSocket stream into events (a message, a close request,
+/// nothing for control frames), or the end of the connection.
+fn handle(
+    item: Option<Result<WsMessage, WsError>>,
+    peer: &Arc<PeerShared>,
+    batch: &mut Vec<RawEvent>,
+) -> Result<(), Outcome> {
+    let (data, is_text) = match item {
+        None => return Err(Outcome::Done(true)),
+        Some(Ok(WsMessage::Text(t))) => (Bytes::from(t), true),
+        Some(Ok(WsMessage::Binary(b))) => (b, false),
+        Some(Ok(WsMessage::Close(frame))) => {
+            let (code, reason) = frame.map_or((1005, String::new()), |f| {
+                (u16::from(f.code), f.reason.to_string())
+            });
+            let started_by_client = peer.begin_closing();
+            *peer.close_info.lock() = Some((code, reason.clone()));
+            if started_by_client {
+                batch.push(RawEvent::CloseRequested {
+                    id: peer.id,
+                    code,
+                    reason,
+                });
+            }
+            return Ok(());
+        }
+        Some(Ok(_)) => return Ok(()), // ping and pong: tungstenite answers pings itself
+        Some(Err(e)) => {
+            return Err(match e {
+                WsError::Capacity(_) => Outcome::Fail(1009, "message too big"),
+                WsError::Utf8(_) => Outcome::Fail(1007, "invalid UTF-8 in text message"),
+                WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                    Outcome::Done(false)
+                }
+                WsError::Protocol(_) => Outcome::Fail(1002, "protocol error"),
+                _ => Outcome::Done(false),
+            });
+        }
+    };
+    peer.unread_packets.fetch_add(1, Ordering::AcqRel);
+    peer.unread_bytes.fetch_add(data.len(), Ordering::AcqRel);
+    batch.push(RawEvent::Message(peer.clone(), Message { data, is_text }));
+    Ok(())
 }
 
 enum WriteEnd {

@@ -64,6 +64,7 @@ pub(crate) struct PeerShared {
     pub protocol: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    pub secure: bool,
     pub limits: Buffers,
     pub commands: mpsc::UnboundedSender<Command>,
     state: AtomicU8,
@@ -92,6 +93,7 @@ impl PeerShared {
         id: PeerId,
         remote: SocketAddr,
         request: RequestInfo,
+        secure: bool,
         limits: Buffers,
         commands: mpsc::UnboundedSender<Command>,
     ) -> Self {
@@ -106,6 +108,7 @@ impl PeerShared {
             protocol,
             path,
             headers,
+            secure,
             limits,
             commands,
             state: AtomicU8::new(ReadyState::Open as u8),
@@ -223,6 +226,23 @@ impl Peer {
         &self.0.headers
     }
 
+    /// Whether the connection uses TLS (`wss://`).
+    pub fn is_secure(&self) -> bool {
+        self.0.secure
+    }
+
+    /// The URL the client asked for, as Godot 4 reports it: scheme, Host header, path.
+    pub fn requested_url(&self) -> String {
+        let host = self
+            .0
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map_or("", |(_, v)| v.as_str());
+        let scheme = if self.0.secure { "wss" } else { "ws" };
+        format!("{scheme}://{host}{}", self.0.path)
+    }
+
     /// The current state.
     pub fn ready_state(&self) -> ReadyState {
         self.0.state()
@@ -296,6 +316,11 @@ impl Peer {
         let msg = self.0.inbox.lock().pop_front()?;
         self.0.consumed(msg.data.len());
         Some(msg)
+    }
+
+    /// The largest message [`Peer::send`] accepts (the outbound buffer size).
+    pub fn max_message_size(&self) -> usize {
+        self.0.limits.out_bytes
     }
 
     /// Bytes queued for sending and not yet handed to the socket.

