@@ -1,0 +1,69 @@
+extends Node
+## A small chat and echo server on WebSocketServer that any WebSocket client can use:
+## text messages go to every client as "[id] message", binary messages come back to
+## their sender, "/quit" closes your connection, "/who" lists who is here.
+##
+## Run headless: godot --headless --path godot-project -- --port=9080
+## Then: websocat ws://127.0.0.1:9080/
+
+var server := WebSocketServer.new()
+
+
+func _ready() -> void:
+	var port := 9080
+	for arg in OS.get_cmdline_user_args():
+		if arg.begins_with("--port="):
+			port = int(arg.trim_prefix("--port="))
+	server.client_connected.connect(_on_client_connected)
+	server.client_disconnected.connect(_on_client_disconnected)
+	server.client_close_request.connect(_on_client_close_request)
+	server.data_received.connect(_on_data_received)
+	var err := server.listen(port)
+	if err != OK:
+		printerr("Chat server: cannot listen on port %d (error %d)" % [port, err])
+		get_tree().quit(1)
+		return
+	print("Chat server listening on ws://127.0.0.1:%d/" % server.get_local_port())
+
+
+func _process(_delta: float) -> void:
+	server.poll()
+
+
+func _on_client_connected(id: int, protocol: String) -> void:
+	var peer := server.get_peer(id)
+	print("[%d] connected from %s:%d (protocol '%s', path %s)" % [
+		id, peer.get_connected_host(), peer.get_connected_port(), protocol, peer.get_request_path()])
+	_broadcast("* %d joined" % id)
+
+
+func _on_client_close_request(id: int, code: int, reason: String) -> void:
+	print("[%d] asks to close: %d %s" % [id, code, reason])
+
+
+func _on_client_disconnected(id: int, was_clean_close: bool) -> void:
+	print("[%d] disconnected (clean: %s)" % [id, was_clean_close])
+	_broadcast("* %d left" % id)
+
+
+func _on_data_received(id: int) -> void:
+	var peer := server.get_peer(id)
+	var data := peer.get_packet()
+	if not peer.was_string_packet():
+		peer.set_write_mode(WebSocketServerPeer.WRITE_MODE_BINARY)
+		peer.put_packet(data)
+		peer.set_write_mode(WebSocketServerPeer.WRITE_MODE_TEXT)
+		return
+	var text := data.get_string_from_utf8()
+	match text.strip_edges():
+		"/quit":
+			server.disconnect_peer(id, 1000, "bye")
+		"/who":
+			peer.send_text("here: %s" % str(server.get_peer_ids()))
+		_:
+			_broadcast("[%d] %s" % [id, text])
+
+
+func _broadcast(text: String) -> void:
+	for id in server.get_peer_ids():
+		server.get_peer(id).send_text(text)

@@ -1,0 +1,457 @@
+//! `WebSocketServer`: Godot 3's class of that name, for Godot 4.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use godot::classes::multiplayer_peer::{ConnectionStatus, TransferMode};
+use godot::classes::{CryptoKey, IMultiplayerPeerExtension, MultiplayerPeerExtension, TlsOptions, X509Certificate};
+use godot::global::Error as GdError;
+use godot::prelude::*;
+
+use super::errors;
+use super::tls::TlsParts;
+use super::websocket_server_peer::WebSocketServerPeer;
+use crate::core::{Buffers, Event, Server, multiplayer};
+
+/// A WebSocket server: Godot 3's [code]WebSocketServer[/code], back in Godot 4.
+///
+/// Call [method listen], then [method MultiplayerPeer.poll] every frame (e.g. in
+/// [method Node._process]): signals are emitted only from [code]poll()[/code], on the
+/// calling thread, in the order things happened. All network work (accepting, TLS,
+/// handshakes, reading and writing) runs on background threads, so [code]poll()[/code]
+/// never waits on the network and its cost grows with the number of events, not of
+/// connected clients.
+///
+/// [codeblock]
+/// var server := WebSocketServer.new()
+///
+/// func _ready():
+///     server.client_connected.connect(func(id, protocol): print("hello ", id))
+///     server.data_received.connect(func(id): print(server.get_peer(id).get_packet()))
+///     server.listen(9080)
+///
+/// func _process(_delta):
+///     server.poll()
+/// [/codeblock]
+///
+/// With [code]listen(port, protocols, true)[/code] the server is a [MultiplayerPeer] for
+/// Godot 4's high-level multiplayer ([code]multiplayer.multiplayer_peer = server[/code]):
+/// stock [WebSocketMultiplayerPeer] clients, desktop or browser, can join.
+///
+/// [b]Migrating from Godot 3:[/b] the API is the same. Peers are
+/// [WebSocketServerPeer] objects (Godot 4 already has a [WebSocketPeer]). Subprotocols are
+/// chosen as Godot does: the first protocol of the client's list that is in yours; a
+/// client offering none is refused when you set a list. Nothing is dropped silently: a full
+/// inbound buffer slows the client down (TCP backpressure) instead of losing messages, and a
+/// full outbound buffer makes [code]put_packet[/code] return [code]ERR_OUT_OF_MEMORY[/code].
+#[derive(GodotClass)]
+#[class(init, tool, base = MultiplayerPeerExtension)]
+pub struct WebSocketServer {
+    /// The address to listen on: [code]"*"[/code] for every interface (IPv4 and IPv6), or
+    /// one IP address, e.g. [code]"127.0.0.1"[/code] for this machine only. Read by [method listen].
+    #[var]
+    #[init(val = GString::from("*"))]
+    bind_ip: GString,
+
+    /// Seconds a client may take from TCP connect to a completed upgrade (TLS included)
+    /// before it is dropped. It never becomes a peer then. Read by [method listen].
+    #[var]
+    #[init(val = 3.0)]
+    handshake_timeout: f64,
+
+    /// With [member ssl_certificate], makes the server speak TLS ([code]wss://[/code]).
+    /// Set both again while listening to renew the certificate: new connections use the new
+    /// one, connected clients stay.
+    #[var(get = get_private_key, set = set_private_key)]
+    private_key: Option<Gd<CryptoKey>>,
+
+    /// With [member private_key], makes the server speak TLS ([code]wss://[/code]).
+    #[var(get = get_ssl_certificate, set = set_ssl_certificate)]
+    ssl_certificate: Option<Gd<X509Certificate>>,
+
+    /// Extra certificates sent after [member ssl_certificate] in the TLS handshake
+    /// (the intermediate CA chain).
+    #[var(get = get_ca_chain, set = set_ca_chain)]
+    ca_chain: Option<Gd<X509Certificate>>,
+
+    /// A Godot 4 [TLSOptions] made with [code]TLSOptions.server(key, certificate)[/code];
+    /// used instead of [member private_key] and [member ssl_certificate] when set.
+    #[var(get = get_tls_options, set = set_tls_options)]
+    tls_options: Option<Gd<TlsOptions>>,
+
+    server: Server,
+    peers: HashMap<i32, Gd<WebSocketServerPeer>>,
+    events: Vec<Event>,
+    #[init(val = 0)]
+    target_peer: i32,
+    #[init(val = TransferMode::RELIABLE)]
+    transfer_mode: TransferMode,
+    transfer_channel: i32,
+    base: Base<MultiplayerPeerExtension>,
+}
+
+#[godot_api]
+impl WebSocketServer {
+    /// Emitted when a client completed the upgrade; [param protocol] is the subprotocol agreed ("" for none).
+    #[signal]
+    fn client_connected(id: i64, protocol: GString);
+
+    /// Emitted when a client is gone. [param was_clean_close] is [code]true[/code] when both
+    /// close frames were exchanged.
+    #[signal]
+    fn client_disconnected(id: i64, was_clean_close: bool);
+
+    /// Emitted when a client sent a close frame. Keep polling until [signal client_disconnected].
+    #[signal]
+    fn client_close_request(id: i64, code: i64, reason: GString);
+
+    /// Emitted for every message received; read it with [code]get_peer(id).get_packet()[/code].
+    /// Not emitted when listening with [code]gd_mp_api = true[/code].
+    #[signal]
+    fn data_received(id: i64);
+
+    /// Starts listening on [param port] (0 picks a free port: see [method get_local_port]).
+    /// [param protocols] are the subprotocols you speak; with [param gd_mp_api] the server is a
+    /// Godot 4 high-level multiplayer peer. Returns [code]ERR_ALREADY_IN_USE[/code] when
+    /// already listening, [code]ERR_CANT_CREATE[/code] when the port cannot be bound,
+    /// [code]ERR_INVALID_PARAMETER[/code] for a bad [member bind_ip], port or TLS setup.
+    #[func]
+    fn listen(
+        &mut self,
+        port: i64,
+        #[opt(default = &PackedStringArray::new())] protocols: PackedStringArray,
+        #[opt(default = false)] gd_mp_api: bool,
+    ) -> GdError {
+        match self.try_listen(port, &protocols, gd_mp_api) {
+            Ok(()) => GdError::OK,
+            Err(e) => errors::report("WebSocketServer.listen", &e),
+        }
+    }
+
+    /// Stops the server: the port is free again at once and every client is closed with
+    /// code 1001 (messages already queued are sent first). No signals follow for them.
+    #[func]
+    fn stop(&mut self) {
+        self.server.stop();
+        self.peers.clear();
+    }
+
+    /// Whether the server is listening.
+    #[func]
+    fn is_listening(&self) -> bool {
+        self.server.is_listening()
+    }
+
+    /// The port the server listens on (useful after [code]listen(0)[/code]); 0 when stopped.
+    #[func]
+    fn get_local_port(&self) -> i64 {
+        i64::from(self.server.local_port())
+    }
+
+    /// Whether a client with this id is connected.
+    #[func]
+    fn has_peer(&self, id: i64) -> bool {
+        self.server.has_peer(errors::peer_id(id))
+    }
+
+    /// The ids of every connected client (not in Godot 3).
+    #[func]
+    fn get_peer_ids(&self) -> PackedInt32Array {
+        self.server.peer_ids().collect()
+    }
+
+    /// The [WebSocketServerPeer] of a connected client, or [code]null[/code]. The same
+    /// object is returned for the same id while it is connected, and during [signal client_disconnected].
+    #[func]
+    fn get_peer(&self, id: i64) -> Option<Gd<WebSocketServerPeer>> {
+        let peer = self.peers.get(&errors::peer_id(id)).cloned();
+        if peer.is_none() {
+            godot_error!("WebSocketServer.get_peer: no client with id {id} is connected; check has_peer(id) first");
+        }
+        peer
+    }
+
+    /// The IP address of a connected client ("" for an unknown id).
+    #[func]
+    fn get_peer_address(&self, id: i64) -> GString {
+        match self.server.peer(errors::peer_id(id)) {
+            Some(p) => GString::from(&p.remote_ip()),
+            None => {
+                godot_error!("WebSocketServer.get_peer_address: no client with id {id} is connected");
+                GString::new()
+            }
+        }
+    }
+
+    /// The TCP port of a connected client (0 for an unknown id).
+    #[func]
+    fn get_peer_port(&self, id: i64) -> i64 {
+        match self.server.peer(errors::peer_id(id)) {
+            Some(p) => i64::from(p.remote_addr().port()),
+            None => {
+                godot_error!("WebSocketServer.get_peer_port: no client with id {id} is connected");
+                0
+            }
+        }
+    }
+
+    /// Closes a client's connection with a close handshake ([param code] 1000 normal,
+    /// 3000-4999 your own; [param reason] at most 123 bytes). [signal client_disconnected] follows.
+    #[func(rename = disconnect_peer)]
+    fn disconnect_client(&mut self, id: i64, #[opt(default = 1000)] code: i64, #[opt(default = "")] reason: GString) {
+        let result = errors::close_code(code)
+            .and_then(|code| self.server.disconnect_peer(errors::peer_id(id), code, &reason.to_string()));
+        if let Err(e) = result {
+            errors::report("WebSocketServer.disconnect_peer", &e);
+        }
+    }
+
+    /// Per-client buffer limits, as Godot 3: sizes in KiB, counts in packets, every value
+    /// rounded up to a power of two. Defaults 64 KiB and 1024 packets each way. The inbound
+    /// size is also the largest message accepted (larger ones close with 1009); the outbound
+    /// size the largest that can be sent. Only before [method listen] ([code]FAILED[/code] otherwise).
+    #[func]
+    fn set_buffers(&mut self, input_buffer_size_kb: i64, input_max_packets: i64, output_buffer_size_kb: i64, output_max_packets: i64) -> GdError {
+        let result = Buffers::from_godot(input_buffer_size_kb, input_max_packets, output_buffer_size_kb, output_max_packets)
+            .and_then(|b| self.server.set_buffers(b));
+        match result {
+            Ok(()) => GdError::OK,
+            Err(e) => errors::report("WebSocketServer.set_buffers", &e),
+        }
+    }
+
+    #[func]
+    fn get_private_key(&self) -> Option<Gd<CryptoKey>> {
+        self.private_key.clone()
+    }
+
+    #[func]
+    fn set_private_key(&mut self, key: Option<Gd<CryptoKey>>) {
+        self.private_key = key;
+        self.renew_tls();
+    }
+
+    #[func]
+    fn get_ssl_certificate(&self) -> Option<Gd<X509Certificate>> {
+        self.ssl_certificate.clone()
+    }
+
+    #[func]
+    fn set_ssl_certificate(&mut self, certificate: Option<Gd<X509Certificate>>) {
+        self.ssl_certificate = certificate;
+        self.renew_tls();
+    }
+
+    #[func]
+    fn get_ca_chain(&self) -> Option<Gd<X509Certificate>> {
+        self.ca_chain.clone()
+    }
+
+    #[func]
+    fn set_ca_chain(&mut self, chain: Option<Gd<X509Certificate>>) {
+        self.ca_chain = chain;
+        self.renew_tls();
+    }
+
+    #[func]
+    fn get_tls_options(&self) -> Option<Gd<TlsOptions>> {
+        self.tls_options.clone()
+    }
+
+    #[func]
+    fn set_tls_options(&mut self, options: Option<Gd<TlsOptions>>) {
+        self.tls_options = options;
+        self.renew_tls();
+    }
+}
+
+impl WebSocketServer {
+    fn tls_parts(&self) -> TlsParts {
+        TlsParts {
+            private_key: self.private_key.clone(),
+            ssl_certificate: self.ssl_certificate.clone(),
+            ca_chain: self.ca_chain.clone(),
+            tls_options: self.tls_options.clone(),
+        }
+    }
+
+    fn try_listen(&mut self, port: i64, protocols: &PackedStringArray, gd_mp_api: bool) -> Result<(), crate::core::Error> {
+        if self.server.is_listening() {
+            return Err(crate::core::Error::AlreadyListening);
+        }
+        let port = errors::port(port)?;
+        if !(self.handshake_timeout > 0.0 && self.handshake_timeout.is_finite()) {
+            return Err(crate::core::Error::InvalidParameter(format!(
+                "handshake_timeout is {}; it must be a positive number of seconds",
+                self.handshake_timeout
+            )));
+        }
+        let tls = self.tls_parts().config()?;
+        self.server.set_bind_ip(&self.bind_ip.to_string());
+        self.server.set_handshake_timeout(Duration::from_secs_f64(self.handshake_timeout));
+        self.server.set_tls(tls);
+        let protocols: Vec<String> = protocols.as_slice().iter().map(|p| p.to_string()).collect();
+        self.server.listen(port, &protocols, gd_mp_api)
+    }
+
+    /// While listening, a new key and certificate apply to new connections at once.
+    /// Half-set parts wait silently for the other half; bad parts are reported.
+    fn renew_tls(&mut self) {
+        if !self.server.is_listening() {
+            return;
+        }
+        let parts = self.tls_parts();
+        let complete = parts.tls_options.is_some() || (parts.private_key.is_some() && parts.ssl_certificate.is_some());
+        if !complete {
+            return;
+        }
+        match parts.config() {
+            Ok(tls) => self.server.set_tls(tls),
+            Err(e) => {
+                errors::report("WebSocketServer: the new TLS key and certificate are not used", &e);
+            }
+        }
+    }
+
+    fn not_multiplayer(&self, method: &str) -> GdError {
+        godot_error!(
+            "WebSocketServer.{method}: the server was not started with listen(port, protocols, true); use get_peer(id).{method}() for single clients"
+        );
+        GdError::ERR_UNCONFIGURED
+    }
+}
+
+#[godot_api]
+impl IMultiplayerPeerExtension for WebSocketServer {
+    /// Emits the signals for everything that happened since the last call. Call it every frame.
+    fn poll(&mut self) {
+        let mut events = std::mem::take(&mut self.events);
+        self.server.poll(&mut events);
+        let multiplayer = self.server.is_multiplayer();
+        for event in events.drain(..) {
+            match event {
+                Event::Connected { id, protocol } => {
+                    if let Some(peer) = self.server.peer(id) {
+                        self.peers.insert(id, WebSocketServerPeer::wrap(peer.clone()));
+                    }
+                    self.signals().client_connected().emit(i64::from(id), &GString::from(&protocol));
+                    self.signals().peer_connected().emit(i64::from(id));
+                }
+                Event::Message { id } => {
+                    if !multiplayer {
+                        self.signals().data_received().emit(i64::from(id));
+                    }
+                }
+                Event::CloseRequested { id, code, reason } => {
+                    self.signals().client_close_request().emit(i64::from(id), i64::from(code), &GString::from(&reason));
+                }
+                Event::Disconnected { id, was_clean } => {
+                    self.signals().client_disconnected().emit(i64::from(id), was_clean);
+                    self.signals().peer_disconnected().emit(i64::from(id));
+                    self.peers.remove(&id);
+                }
+            }
+        }
+        self.events = events;
+    }
+
+    fn close(&mut self) {
+        self.stop();
+    }
+
+    fn disconnect_peer(&mut self, peer: i32, force: bool) {
+        match self.server.peer(peer) {
+            Some(p) if force => p.abort(),
+            Some(p) => {
+                let _ = p.close(1000, "");
+            }
+            None => godot_error!("WebSocketServer.disconnect_peer: no client with id {peer} is connected"),
+        }
+    }
+
+    fn get_available_packet_count(&self) -> i32 {
+        self.server.mp_available_packets().min(i32::MAX as usize) as i32
+    }
+
+    fn get_max_packet_size(&self) -> i32 {
+        self.server.buffers().out_bytes.min(i32::MAX as usize) as i32
+    }
+
+    fn get_packet_script(&mut self) -> PackedByteArray {
+        if !self.server.is_multiplayer() {
+            self.not_multiplayer("get_packet");
+            return PackedByteArray::new();
+        }
+        self.server.mp_get_packet().map(|p| PackedByteArray::from(&p.data[..])).unwrap_or_default()
+    }
+
+    fn put_packet_script(&mut self, p_buffer: PackedByteArray) -> GdError {
+        if !self.server.is_multiplayer() {
+            return self.not_multiplayer("put_packet");
+        }
+        match self.server.mp_put_packet(self.target_peer, p_buffer.as_slice()) {
+            Ok(()) => GdError::OK,
+            Err((id, e)) => errors::report_send(&format!("WebSocketServer.put_packet to peer {id}"), &e),
+        }
+    }
+
+    fn get_packet_channel(&self) -> i32 {
+        0
+    }
+
+    fn get_packet_mode(&self) -> TransferMode {
+        TransferMode::RELIABLE
+    }
+
+    fn set_transfer_channel(&mut self, p_channel: i32) {
+        self.transfer_channel = p_channel;
+    }
+
+    fn get_transfer_channel(&self) -> i32 {
+        self.transfer_channel
+    }
+
+    fn set_transfer_mode(&mut self, p_mode: TransferMode) {
+        self.transfer_mode = p_mode;
+    }
+
+    fn get_transfer_mode(&self) -> TransferMode {
+        self.transfer_mode
+    }
+
+    fn set_target_peer(&mut self, p_peer: i32) {
+        self.target_peer = p_peer;
+    }
+
+    fn get_packet_peer(&self) -> i32 {
+        self.server.mp_next_packet_peer().unwrap_or(0)
+    }
+
+    fn is_server(&self) -> bool {
+        true
+    }
+
+    fn get_unique_id(&self) -> i32 {
+        multiplayer::SERVER_ID
+    }
+
+    fn set_refuse_new_connections(&mut self, p_enable: bool) {
+        self.server.set_refuse_new_connections(p_enable);
+    }
+
+    fn is_refusing_new_connections(&self) -> bool {
+        self.server.is_refusing_new_connections()
+    }
+
+    fn is_server_relay_supported(&self) -> bool {
+        true
+    }
+
+    fn get_connection_status(&self) -> ConnectionStatus {
+        if self.server.is_listening() {
+            ConnectionStatus::CONNECTED
+        } else {
+            ConnectionStatus::DISCONNECTED
+        }
+    }
+}
