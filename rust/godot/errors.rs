@@ -10,7 +10,9 @@ pub fn error_code(e: &Error) -> GdError {
     match e {
         Error::AlreadyListening => GdError::ERR_ALREADY_IN_USE,
         Error::NotListening => GdError::ERR_UNCONFIGURED,
-        Error::InvalidAddress(_) | Error::InvalidParameter(_) | Error::Tls(_) => GdError::ERR_INVALID_PARAMETER,
+        Error::InvalidAddress(_) | Error::InvalidParameter(_) | Error::Tls(_) => {
+            GdError::ERR_INVALID_PARAMETER
+        }
         Error::Bind { .. } => GdError::ERR_CANT_CREATE,
         Error::Busy(_) => GdError::FAILED,
         Error::UnknownPeer(_) => GdError::ERR_DOES_NOT_EXIST,
@@ -40,14 +42,19 @@ pub fn report_send(context: &str, e: &SendError) -> GdError {
 
 /// A port number from GDScript's int, or the error to report.
 pub fn port(value: i64) -> Result<u16, Error> {
-    u16::try_from(value)
-        .map_err(|_| Error::InvalidParameter(format!("port {value} is out of range; use 0 to 65535 (0 picks a free port)")))
+    u16::try_from(value).map_err(|_| {
+        Error::InvalidParameter(format!(
+            "port {value} is out of range; use 0 to 65535 (0 picks a free port)"
+        ))
+    })
 }
 
 /// A close code from GDScript's int, or the error to report.
 pub fn close_code(value: i64) -> Result<u16, Error> {
     u16::try_from(value).map_err(|_| {
-        Error::InvalidParameter(format!("close code {value} is out of range; use 1000 (normal) or 3000-4999"))
+        Error::InvalidParameter(format!(
+            "close code {value} is out of range; use 1000 (normal) or 3000-4999"
+        ))
     })
 }
 
@@ -62,17 +69,44 @@ mod tests {
 
     #[test]
     fn core_errors_map_to_godot_codes() {
-        assert_eq!(error_code(&Error::AlreadyListening), GdError::ERR_ALREADY_IN_USE);
-        let bind = Error::Bind { addr: "127.0.0.1:1".parse().unwrap(), source: std::io::ErrorKind::AddrInUse.into() };
+        assert_eq!(
+            error_code(&Error::AlreadyListening),
+            GdError::ERR_ALREADY_IN_USE
+        );
+        let bind = Error::Bind {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            source: std::io::ErrorKind::AddrInUse.into(),
+        };
         assert_eq!(error_code(&bind), GdError::ERR_CANT_CREATE);
-        assert_eq!(error_code(&Error::InvalidAddress("x".into())), GdError::ERR_INVALID_PARAMETER);
-        assert_eq!(error_code(&Error::Tls("x".into())), GdError::ERR_INVALID_PARAMETER);
+        assert_eq!(
+            error_code(&Error::InvalidAddress("x".into())),
+            GdError::ERR_INVALID_PARAMETER
+        );
+        assert_eq!(
+            error_code(&Error::Tls("x".into())),
+            GdError::ERR_INVALID_PARAMETER
+        );
         assert_eq!(error_code(&Error::Busy("x".into())), GdError::FAILED);
-        assert_eq!(error_code(&Error::UnknownPeer(5)), GdError::ERR_DOES_NOT_EXIST);
-        assert_eq!(send_error_code(&SendError::BufferFull { queued_bytes: 1, queued_packets: 1 }), GdError::ERR_OUT_OF_MEMORY);
-        assert_eq!(send_error_code(&SendError::TooLarge { len: 2, limit: 1 }), GdError::ERR_OUT_OF_MEMORY);
+        assert_eq!(
+            error_code(&Error::UnknownPeer(5)),
+            GdError::ERR_DOES_NOT_EXIST
+        );
+        assert_eq!(
+            send_error_code(&SendError::BufferFull {
+                queued_bytes: 1,
+                queued_packets: 1
+            }),
+            GdError::ERR_OUT_OF_MEMORY
+        );
+        assert_eq!(
+            send_error_code(&SendError::TooLarge { len: 2, limit: 1 }),
+            GdError::ERR_OUT_OF_MEMORY
+        );
         assert_eq!(send_error_code(&SendError::Closed), GdError::FAILED);
-        assert_eq!(send_error_code(&SendError::InvalidUtf8), GdError::ERR_INVALID_DATA);
+        assert_eq!(
+            send_error_code(&SendError::InvalidUtf8),
+            GdError::ERR_INVALID_DATA
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use godot::classes::multiplayer_peer::{ConnectionStatus, TransferMode};
-use godot::classes::{CryptoKey, IMultiplayerPeerExtension, MultiplayerPeerExtension, TlsOptions, X509Certificate};
+use godot::classes::{
+    CryptoKey, IMultiplayerPeerExtension, MultiplayerPeerExtension, TlsOptions, X509Certificate,
+};
 use godot::global::Error as GdError;
 use godot::prelude::*;
 
@@ -166,7 +168,9 @@ impl WebSocketServer {
     fn get_peer(&self, id: i64) -> Option<Gd<WebSocketServerPeer>> {
         let peer = self.peers.get(&errors::peer_id(id)).cloned();
         if peer.is_none() {
-            godot_error!("WebSocketServer.get_peer: no client with id {id} is connected; check has_peer(id) first");
+            godot_error!(
+                "WebSocketServer.get_peer: no client with id {id} is connected; check has_peer(id) first"
+            );
         }
         peer
     }
@@ -177,7 +181,9 @@ impl WebSocketServer {
         match self.server.peer(errors::peer_id(id)) {
             Some(p) => GString::from(&p.remote_ip()),
             None => {
-                godot_error!("WebSocketServer.get_peer_address: no client with id {id} is connected");
+                godot_error!(
+                    "WebSocketServer.get_peer_address: no client with id {id} is connected"
+                );
                 GString::new()
             }
         }
@@ -198,9 +204,16 @@ impl WebSocketServer {
     /// Closes a client's connection with a close handshake ([param code] 1000 normal,
     /// 3000-4999 your own; [param reason] at most 123 bytes). [signal client_disconnected] follows.
     #[func(rename = disconnect_peer)]
-    fn disconnect_client(&mut self, id: i64, #[opt(default = 1000)] code: i64, #[opt(default = "")] reason: GString) {
-        let result = errors::close_code(code)
-            .and_then(|code| self.server.disconnect_peer(errors::peer_id(id), code, &reason.to_string()));
+    fn disconnect_client(
+        &mut self,
+        id: i64,
+        #[opt(default = 1000)] code: i64,
+        #[opt(default = "")] reason: GString,
+    ) {
+        let result = errors::close_code(code).and_then(|code| {
+            self.server
+                .disconnect_peer(errors::peer_id(id), code, &reason.to_string())
+        });
         if let Err(e) = result {
             errors::report("WebSocketServer.disconnect_peer", &e);
         }
@@ -211,9 +224,20 @@ impl WebSocketServer {
     /// size is also the largest message accepted (larger ones close with 1009); the outbound
     /// size the largest that can be sent. Only before [method listen] ([code]FAILED[/code] otherwise).
     #[func]
-    fn set_buffers(&mut self, input_buffer_size_kb: i64, input_max_packets: i64, output_buffer_size_kb: i64, output_max_packets: i64) -> GdError {
-        let result = Buffers::from_godot(input_buffer_size_kb, input_max_packets, output_buffer_size_kb, output_max_packets)
-            .and_then(|b| self.server.set_buffers(b));
+    fn set_buffers(
+        &mut self,
+        input_buffer_size_kb: i64,
+        input_max_packets: i64,
+        output_buffer_size_kb: i64,
+        output_max_packets: i64,
+    ) -> GdError {
+        let result = Buffers::from_godot(
+            input_buffer_size_kb,
+            input_max_packets,
+            output_buffer_size_kb,
+            output_max_packets,
+        )
+        .and_then(|b| self.server.set_buffers(b));
         match result {
             Ok(()) => GdError::OK,
             Err(e) => errors::report("WebSocketServer.set_buffers", &e),
@@ -275,7 +299,12 @@ impl WebSocketServer {
         }
     }
 
-    fn try_listen(&mut self, port: i64, protocols: &PackedStringArray, gd_mp_api: bool) -> Result<(), crate::core::Error> {
+    fn try_listen(
+        &mut self,
+        port: i64,
+        protocols: &PackedStringArray,
+        gd_mp_api: bool,
+    ) -> Result<(), crate::core::Error> {
         if self.server.is_listening() {
             return Err(crate::core::Error::AlreadyListening);
         }
@@ -288,7 +317,8 @@ impl WebSocketServer {
         }
         let tls = self.tls_parts().config()?;
         self.server.set_bind_ip(&self.bind_ip.to_string());
-        self.server.set_handshake_timeout(Duration::from_secs_f64(self.handshake_timeout));
+        self.server
+            .set_handshake_timeout(Duration::from_secs_f64(self.handshake_timeout));
         self.server.set_tls(tls);
         let protocols: Vec<String> = protocols.as_slice().iter().map(|p| p.to_string()).collect();
         self.server.listen(port, &protocols, gd_mp_api)
@@ -301,14 +331,18 @@ impl WebSocketServer {
             return;
         }
         let parts = self.tls_parts();
-        let complete = parts.tls_options.is_some() || (parts.private_key.is_some() && parts.ssl_certificate.is_some());
+        let complete = parts.tls_options.is_some()
+            || (parts.private_key.is_some() && parts.ssl_certificate.is_some());
         if !complete {
             return;
         }
         match parts.config() {
             Ok(tls) => self.server.set_tls(tls),
             Err(e) => {
-                errors::report("WebSocketServer: the new TLS key and certificate are not used", &e);
+                errors::report(
+                    "WebSocketServer: the new TLS key and certificate are not used",
+                    &e,
+                );
             }
         }
     }
@@ -332,9 +366,12 @@ impl IMultiplayerPeerExtension for WebSocketServer {
             match event {
                 Event::Connected { id, protocol } => {
                     if let Some(peer) = self.server.peer(id) {
-                        self.peers.insert(id, WebSocketServerPeer::wrap(peer.clone()));
+                        self.peers
+                            .insert(id, WebSocketServerPeer::wrap(peer.clone()));
                     }
-                    self.signals().client_connected().emit(i64::from(id), &GString::from(&protocol));
+                    self.signals()
+                        .client_connected()
+                        .emit(i64::from(id), &GString::from(&protocol));
                     self.signals().peer_connected().emit(i64::from(id));
                 }
                 Event::Message { id } => {
@@ -343,10 +380,16 @@ impl IMultiplayerPeerExtension for WebSocketServer {
                     }
                 }
                 Event::CloseRequested { id, code, reason } => {
-                    self.signals().client_close_request().emit(i64::from(id), i64::from(code), &GString::from(&reason));
+                    self.signals().client_close_request().emit(
+                        i64::from(id),
+                        i64::from(code),
+                        &GString::from(&reason),
+                    );
                 }
                 Event::Disconnected { id, was_clean } => {
-                    self.signals().client_disconnected().emit(i64::from(id), was_clean);
+                    self.signals()
+                        .client_disconnected()
+                        .emit(i64::from(id), was_clean);
                     self.signals().peer_disconnected().emit(i64::from(id));
                     self.peers.remove(&id);
                 }
@@ -365,7 +408,9 @@ impl IMultiplayerPeerExtension for WebSocketServer {
             Some(p) => {
                 let _ = p.close(1000, "");
             }
-            None => godot_error!("WebSocketServer.disconnect_peer: no client with id {peer} is connected"),
+            None => godot_error!(
+                "WebSocketServer.disconnect_peer: no client with id {peer} is connected"
+            ),
         }
     }
 
@@ -382,16 +427,24 @@ impl IMultiplayerPeerExtension for WebSocketServer {
             self.not_multiplayer("get_packet");
             return PackedByteArray::new();
         }
-        self.server.mp_get_packet().map(|p| PackedByteArray::from(&p.data[..])).unwrap_or_default()
+        self.server
+            .mp_get_packet()
+            .map(|p| PackedByteArray::from(&p.data[..]))
+            .unwrap_or_default()
     }
 
     fn put_packet_script(&mut self, p_buffer: PackedByteArray) -> GdError {
         if !self.server.is_multiplayer() {
             return self.not_multiplayer("put_packet");
         }
-        match self.server.mp_put_packet(self.target_peer, p_buffer.as_slice()) {
+        match self
+            .server
+            .mp_put_packet(self.target_peer, p_buffer.as_slice())
+        {
             Ok(()) => GdError::OK,
-            Err((id, e)) => errors::report_send(&format!("WebSocketServer.put_packet to peer {id}"), &e),
+            Err((id, e)) => {
+                errors::report_send(&format!("WebSocketServer.put_packet to peer {id}"), &e)
+            }
         }
     }
 

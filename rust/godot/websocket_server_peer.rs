@@ -59,7 +59,10 @@ impl WebSocketServerPeer {
         };
         match peer.send(data, text) {
             Ok(()) => GdError::OK,
-            Err(e) => errors::report_send(&format!("WebSocketServerPeer.{method} (peer {})", peer.id()), &e),
+            Err(e) => errors::report_send(
+                &format!("WebSocketServerPeer.{method} (peer {})", peer.id()),
+                &e,
+            ),
         }
     }
 }
@@ -103,13 +106,16 @@ impl WebSocketServerPeer {
     /// The client's IP address (IPv4-mapped IPv6 addresses are shown as IPv4).
     #[func]
     fn get_connected_host(&self) -> GString {
-        self.core("get_connected_host").map(|p| GString::from(&p.remote_ip())).unwrap_or_default()
+        self.core("get_connected_host")
+            .map(|p| GString::from(&p.remote_ip()))
+            .unwrap_or_default()
     }
 
     /// The client's TCP port.
     #[func]
     fn get_connected_port(&self) -> i64 {
-        self.core("get_connected_port").map_or(0, |p| i64::from(p.remote_addr().port()))
+        self.core("get_connected_port")
+            .map_or(0, |p| i64::from(p.remote_addr().port()))
     }
 
     /// The write mode used by [method PacketPeer.put_packet]: [constant WRITE_MODE_TEXT] or [constant WRITE_MODE_BINARY].
@@ -122,7 +128,9 @@ impl WebSocketServerPeer {
     #[func]
     fn set_write_mode(&mut self, mode: i64) {
         if mode != Self::WRITE_MODE_TEXT && mode != Self::WRITE_MODE_BINARY {
-            godot_error!("WebSocketServerPeer.set_write_mode: {mode} is not WRITE_MODE_TEXT (0) or WRITE_MODE_BINARY (1)");
+            godot_error!(
+                "WebSocketServerPeer.set_write_mode: {mode} is not WRITE_MODE_TEXT (0) or WRITE_MODE_BINARY (1)"
+            );
             return;
         }
         self.write_mode = mode;
@@ -167,12 +175,14 @@ impl WebSocketServerPeer {
     /// The connection state: [constant STATE_OPEN], [constant STATE_CLOSING] or [constant STATE_CLOSED].
     #[func]
     fn get_ready_state(&self) -> i64 {
-        self.peer.as_ref().map_or(Self::STATE_CLOSED, |p| match p.ready_state() {
-            ReadyState::Connecting => Self::STATE_CONNECTING,
-            ReadyState::Open => Self::STATE_OPEN,
-            ReadyState::Closing => Self::STATE_CLOSING,
-            ReadyState::Closed => Self::STATE_CLOSED,
-        })
+        self.peer
+            .as_ref()
+            .map_or(Self::STATE_CLOSED, |p| match p.ready_state() {
+                ReadyState::Connecting => Self::STATE_CONNECTING,
+                ReadyState::Open => Self::STATE_OPEN,
+                ReadyState::Closing => Self::STATE_CLOSING,
+                ReadyState::Closed => Self::STATE_CLOSED,
+            })
     }
 
     /// The close code the client sent (1005 for a close frame without code), or the one
@@ -185,26 +195,38 @@ impl WebSocketServerPeer {
     /// The close reason that goes with [method get_close_code].
     #[func]
     fn get_close_reason(&self) -> GString {
-        self.peer.as_ref().map(|p| GString::from(&p.close_reason())).unwrap_or_default()
+        self.peer
+            .as_ref()
+            .map(|p| GString::from(&p.close_reason()))
+            .unwrap_or_default()
     }
 
     /// The subprotocol agreed in the handshake ("" for none).
     #[func]
     fn get_selected_protocol(&self) -> GString {
-        self.peer.as_ref().map(|p| GString::from(p.protocol())).unwrap_or_default()
+        self.peer
+            .as_ref()
+            .map(|p| GString::from(p.protocol()))
+            .unwrap_or_default()
     }
 
     /// The URL the client requested, e.g. [code]ws://example.com:8080/game?room=3[/code]
     /// (scheme, Host header, path and query).
     #[func]
     fn get_requested_url(&self) -> GString {
-        self.peer.as_ref().map(|p| GString::from(&p.requested_url())).unwrap_or_default()
+        self.peer
+            .as_ref()
+            .map(|p| GString::from(&p.requested_url()))
+            .unwrap_or_default()
     }
 
     /// The path and query of the upgrade request, e.g. [code]/game?room=3[/code].
     #[func]
     fn get_request_path(&self) -> GString {
-        self.peer.as_ref().map(|p| GString::from(p.path())).unwrap_or_default()
+        self.peer
+            .as_ref()
+            .map(|p| GString::from(p.path()))
+            .unwrap_or_default()
     }
 
     /// The upgrade request's headers (cookies, tokens, Origin ...): names in lower case,
@@ -241,14 +263,22 @@ impl WebSocketServerPeer {
 #[godot_api]
 impl IPacketPeerExtension for WebSocketServerPeer {
     fn get_available_packet_count(&self) -> i32 {
-        self.peer.as_ref().map_or(0, |p| p.available_packets() as i32)
+        self.peer
+            .as_ref()
+            .map_or(0, |p| p.available_packets() as i32)
     }
 
     fn get_max_packet_size(&self) -> i32 {
-        self.peer.as_ref().map_or(0, |p| p.max_message_size().min(i32::MAX as usize) as i32)
+        self.peer
+            .as_ref()
+            .map_or(0, |p| p.max_message_size().min(i32::MAX as usize) as i32)
     }
 
-    unsafe fn get_packet_rawptr(&mut self, r_buffer: RawPtr<*mut RawPtr<*const u8>>, r_buffer_size: RawPtr<*mut i32>) -> GdError {
+    unsafe fn get_packet_rawptr(
+        &mut self,
+        r_buffer: RawPtr<*mut RawPtr<*const u8>>,
+        r_buffer_size: RawPtr<*mut i32>,
+    ) -> GdError {
         let Some(msg) = self.peer.as_ref().and_then(|p| p.recv()) else {
             return GdError::ERR_UNAVAILABLE;
         };
@@ -263,7 +293,11 @@ impl IPacketPeerExtension for WebSocketServerPeer {
         GdError::OK
     }
 
-    unsafe fn put_packet_rawptr(&mut self, p_buffer: RawPtr<*const u8>, p_buffer_size: i32) -> GdError {
+    unsafe fn put_packet_rawptr(
+        &mut self,
+        p_buffer: RawPtr<*const u8>,
+        p_buffer_size: i32,
+    ) -> GdError {
         let len = usize::try_from(p_buffer_size).unwrap_or(0);
         let data = if len == 0 {
             Bytes::new()
