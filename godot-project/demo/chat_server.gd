@@ -50,9 +50,7 @@ func _on_data_received(id: int) -> void:
 	var peer := server.get_peer(id)
 	var data := peer.get_packet()
 	if not peer.was_string_packet():
-		peer.set_write_mode(WebSocketServerPeer.WRITE_MODE_BINARY)
-		peer.put_packet(data)
-		peer.set_write_mode(WebSocketServerPeer.WRITE_MODE_TEXT)
+		peer.put_packet(data)  # binary: the default write mode
 		return
 	var text := data.get_string_from_utf8()
 	match text.strip_edges():

@@ -24,7 +24,7 @@ use crate::core::{Peer, ReadyState};
 #[class(init, tool, base = PacketPeerExtension)]
 pub struct WebSocketServerPeer {
     peer: Option<Peer>,
-    #[init(val = WebSocketServerPeer::WRITE_MODE_TEXT)]
+    #[init(val = WebSocketServerPeer::WRITE_MODE_BINARY)]
     write_mode: i64,
     was_string: bool,
     /// The packet handed out by the last get_packet(); kept alive until the next call.
@@ -37,7 +37,7 @@ impl WebSocketServerPeer {
     pub(crate) fn wrap(peer: Peer) -> Gd<Self> {
         Gd::from_init_fn(|base| WebSocketServerPeer {
             peer: Some(peer),
-            write_mode: Self::WRITE_MODE_TEXT,
+            write_mode: Self::WRITE_MODE_BINARY,
             was_string: false,
             last_packet: Bytes::new(),
             base,
@@ -69,10 +69,10 @@ impl WebSocketServerPeer {
 
 #[godot_api]
 impl WebSocketServerPeer {
-    /// Messages are sent as text frames (must be valid UTF-8). Default of [method set_write_mode].
+    /// Messages are sent as text frames (must be valid UTF-8).
     #[constant]
     pub const WRITE_MODE_TEXT: i64 = 0;
-    /// Messages are sent as binary frames (any bytes).
+    /// Messages are sent as binary frames (any bytes). The default, as in Godot 3.
     #[constant]
     pub const WRITE_MODE_BINARY: i64 = 1;
     /// Not used by server-side peers (they exist only once connected). As Godot 4's [code]WebSocketPeer.STATE_CONNECTING[/code].

@@ -1,0 +1,44 @@
+extends "res://tests/harness.gd"
+## WebSocketServer against client processes nobody here wrote: Python `websockets`
+## (a full echo round trip with a clean close, and a client that just exits).
+
+var server: WebSocketServer
+
+
+func run_tests() -> void:
+	server = WebSocketServer.new()
+	server.bind_ip = "127.0.0.1"
+	record(server)
+	server.data_received.connect(_echo)
+	check_eq(server.listen(0, PackedStringArray(["demo"])), OK, "listen")
+	var url := "ws://127.0.0.1:%d/" % server.get_local_port()
+
+	var pid := start_python("echo_client.py", [url, "demo"])
+	var code := await wait_process(pid, [server])
+	check_eq(code, 0, "python echo client exit code")
+	check(await wait_until(func(): return count("disconnected") == 1, [server]), "python client disconnects")
+	var id: int = named("connected")[0][1]
+	check_eq(named("connected")[0], ["connected", id, "demo"], "client_connected with protocol")
+	check_eq(count("data"), 102, "every message received")
+	check_eq(named("close_request"), [["close_request", id, 4000, "done"]], "close request from python")
+	check_eq(named("disconnected"), [["disconnected", id, true]], "clean close")
+
+	events.clear()
+	pid = start_python("abrupt_client.py", [url])
+	check(await wait_until(func(): return count("disconnected") == 1, [server], 15.0), "abrupt client noticed")
+	check_eq(count("close_request"), 0, "no close request from an abrupt exit")
+	if count("disconnected") == 1:
+		check_eq(named("disconnected")[0][2], false, "abrupt exit is an unclean close")
+	var abrupt_id: int = named("connected")[0][1] if count("connected") > 0 else -1
+	check(abrupt_id > id, "a new id")
+	server.stop()
+
+
+func _echo(id: int) -> void:
+	var peer := server.get_peer(id)
+	while peer.get_available_packet_count() > 0:
+		var data := peer.get_packet()
+		if peer.was_string_packet():
+			peer.send_text(data.get_string_from_utf8())
+		else:
+			peer.send(data)
