@@ -29,8 +29,14 @@ fn prepare(project: &Path) {
         .unwrap();
     assert!(status.success());
     let bin = project.join("addons/websocket_server/bin");
-    let built = std::fs::read_dir(&bin).map(|d| d.count() > 0).unwrap_or(false);
-    assert!(built, "no library in {}: run `bash tools/build-addon.sh` first", bin.display());
+    let built = std::fs::read_dir(&bin)
+        .map(|d| d.count() > 0)
+        .unwrap_or(false);
+    assert!(
+        built,
+        "no library in {}: run `bash tools/build-addon.sh` first",
+        bin.display()
+    );
 }
 
 /// Runs one script headless; prints the engine's output; asserts exit code 0 and a PASS line.
@@ -89,11 +95,27 @@ fn external_client_processes() {
 
 #[test]
 #[ignore = "needs a Godot 4 binary: GODOT=/path/to/godot bash tools/test.sh"]
+fn multiplayer_with_stock_clients() {
+    run(&demo_project(), "res://tests/test_multiplayer.gd");
+}
+
+#[test]
+#[ignore = "needs a Godot 4 binary: GODOT=/path/to/godot bash tools/test.sh"]
+fn wss_with_godot_crypto() {
+    run(&demo_project(), "res://tests/test_tls.gd");
+}
+
+#[test]
+#[ignore = "needs a Godot 4 binary: GODOT=/path/to/godot bash tools/test.sh"]
 fn addon_in_a_fresh_empty_project() {
     let dir = std::env::temp_dir().join(format!("gws-fresh-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("addons")).unwrap();
-    std::fs::write(dir.join("project.godot"), "config_version=5\n\n[application]\n\nconfig/name=\"Fresh\"\n").unwrap();
+    std::fs::write(
+        dir.join("project.godot"),
+        "config_version=5\n\n[application]\n\nconfig/name=\"Fresh\"\n",
+    )
+    .unwrap();
     let status = Command::new("cp")
         .arg("-r")
         .arg(root().join("addons/websocket_server"))
@@ -101,7 +123,11 @@ fn addon_in_a_fresh_empty_project() {
         .status()
         .unwrap();
     assert!(status.success());
-    std::fs::copy(demo_project().join("tests/fresh_project_check.gd"), dir.join("check.gd")).unwrap();
+    std::fs::copy(
+        demo_project().join("tests/fresh_project_check.gd"),
+        dir.join("check.gd"),
+    )
+    .unwrap();
     run(&dir, "res://check.gd");
     let _ = std::fs::remove_dir_all(&dir);
 }

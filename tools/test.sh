@@ -7,15 +7,23 @@ cd "$(dirname "$0")/.."
 bash tools/setup-clients.sh
 export WS_PYTHON="$PWD/.venv/bin/python"
 
-cargo test
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test 2>&1 | tee "$log"
 
 if [ -n "${GODOT:-}" ]; then
   bash tools/build-addon.sh
-  cargo test --test engine -- --ignored --test-threads=1
+  cargo test --test engine -- --ignored --test-threads=1 2>&1 | tee -a "$log"
 else
   echo "engine tests: skipped (ignored above); set GODOT=/path/to/godot to run them"
 fi
 
+autobahn="skipped"
 if [ -z "${SKIP_AUTOBAHN:-}" ]; then
   bash tools/autobahn.sh
+  autobahn="0 FAILED cases"
 fi
+
+# One line for all cargo test runs (the engine tests count as skipped without GODOT).
+awk -v autobahn="$autobahn" '/^test result:/ { p += $4; f += $6; s += $8 }
+  END { printf "Autobahn: %s\ntests: %d passed, %d failed, %d skipped\n", autobahn, p, f, s }' "$log"
