@@ -82,6 +82,9 @@ pub struct WebSocketServer {
     tls_options: Option<Gd<TlsOptions>>,
 
     server: Server,
+    /// New TLS parts that did not fit together yet (e.g. a new key before its
+    /// certificate); tried again at the next poll(), which reports what is still wrong.
+    tls_pending: bool,
     peers: HashMap<i32, Gd<WebSocketServerPeer>>,
     events: Vec<Event>,
     #[init(val = 0)]
@@ -244,44 +247,52 @@ impl WebSocketServer {
         }
     }
 
+    /// The private key for wss:// (see the property).
     #[func]
     fn get_private_key(&self) -> Option<Gd<CryptoKey>> {
         self.private_key.clone()
     }
 
+    /// Sets the private key; while listening, new connections use it once it fits the certificate.
     #[func]
     fn set_private_key(&mut self, key: Option<Gd<CryptoKey>>) {
         self.private_key = key;
         self.renew_tls();
     }
 
+    /// The certificate for wss:// (see the property).
     #[func]
     fn get_ssl_certificate(&self) -> Option<Gd<X509Certificate>> {
         self.ssl_certificate.clone()
     }
 
+    /// Sets the certificate; while listening, new connections use it once it fits the key.
     #[func]
     fn set_ssl_certificate(&mut self, certificate: Option<Gd<X509Certificate>>) {
         self.ssl_certificate = certificate;
         self.renew_tls();
     }
 
+    /// The extra chain certificates (see the property).
     #[func]
     fn get_ca_chain(&self) -> Option<Gd<X509Certificate>> {
         self.ca_chain.clone()
     }
 
+    /// Sets the extra chain certificates sent after the certificate.
     #[func]
     fn set_ca_chain(&mut self, chain: Option<Gd<X509Certificate>>) {
         self.ca_chain = chain;
         self.renew_tls();
     }
 
+    /// The TLSOptions used for wss:// (see the property).
     #[func]
     fn get_tls_options(&self) -> Option<Gd<TlsOptions>> {
         self.tls_options.clone()
     }
 
+    /// Sets a TLSOptions made with TLSOptions.server(key, certificate).
     #[func]
     fn set_tls_options(&mut self, options: Option<Gd<TlsOptions>>) {
         self.tls_options = options;
@@ -325,22 +336,31 @@ impl WebSocketServer {
     }
 
     /// While listening, a new key and certificate apply to new connections at once.
-    /// Half-set parts wait silently for the other half; bad parts are reported.
+    /// Parts that do not fit together yet are tried again at the next poll().
     fn renew_tls(&mut self) {
         if !self.server.is_listening() {
             return;
         }
-        let parts = self.tls_parts();
-        let complete = parts.tls_options.is_some()
-            || (parts.private_key.is_some() && parts.ssl_certificate.is_some());
-        if !complete {
+        match self.tls_parts().config() {
+            Ok(tls) => {
+                self.server.set_tls(tls);
+                self.tls_pending = false;
+            }
+            Err(_) => self.tls_pending = true,
+        }
+    }
+
+    /// Called by poll(): applies pending TLS parts or says why they cannot be used.
+    fn finish_tls_renewal(&mut self) {
+        if !self.tls_pending {
             return;
         }
-        match parts.config() {
+        self.tls_pending = false;
+        match self.tls_parts().config() {
             Ok(tls) => self.server.set_tls(tls),
             Err(e) => {
                 errors::report(
-                    "WebSocketServer: the new TLS key and certificate are not used",
+                    "WebSocketServer: the new TLS settings are not used (the previous ones stay)",
                     &e,
                 );
             }
@@ -359,10 +379,15 @@ impl WebSocketServer {
 impl IMultiplayerPeerExtension for WebSocketServer {
     /// Emits the signals for everything that happened since the last call. Call it every frame.
     fn poll(&mut self) {
+        self.finish_tls_renewal();
         let mut events = std::mem::take(&mut self.events);
         self.server.poll(&mut events);
         let multiplayer = self.server.is_multiplayer();
         for event in events.drain(..) {
+            // A signal handler may have stopped the server: nothing more to report.
+            if !self.server.is_listening() {
+                break;
+            }
             match event {
                 Event::Connected { id, protocol } => {
                     if let Some(peer) = self.server.peer(id) {
