@@ -772,3 +772,33 @@ fn buffers_follow_godot_rules() {
     s.stop();
     s.set_buffers(b).unwrap();
 }
+
+#[test]
+fn invalid_utf8_text_closes_with_1007() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let rt = client_runtime();
+    let mut server = listening(&[], |_| {});
+    let mut c = rt.block_on(connect(&url(&server), &[])).unwrap();
+    let bad = Frame::message(vec![0x68, 0x69, 0xff, 0xfe], OpCode::Data(Data::Text), true);
+    rt.block_on(c.send(Message::Frame(bad))).unwrap();
+    let close = rt.block_on(async {
+        loop {
+            match c.next().await {
+                Some(Ok(Message::Close(f))) => break f,
+                Some(Ok(_)) => continue,
+                other => panic!("expected close 1007, got {other:?}"),
+            }
+        }
+    });
+    assert_eq!(close.unwrap().code, CloseCode::Invalid);
+    let mut log = Vec::new();
+    poll_until(&mut server, &mut log, 5, |l| {
+        l.iter().any(|e| matches!(e, Event::Disconnected { .. }))
+    });
+    assert_eq!(
+        count(&log, |e| matches!(e, Event::Message { .. })),
+        0,
+        "the bad message is not delivered"
+    );
+}
