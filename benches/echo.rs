@@ -189,6 +189,38 @@ fn measure(example: &str, port: u16, load: &Load, rt: &tokio::runtime::Runtime) 
     }
 }
 
+/// Average cost of one `poll()` with nothing to report, with `idle` connected peers.
+fn poll_cost(idle: usize, rt: &tokio::runtime::Runtime) -> f64 {
+    use godot_websocket_server::core::Server;
+    let mut server = Server::new();
+    server.set_bind_ip("127.0.0.1");
+    server.listen(0, &[], false).unwrap();
+    let url = format!("ws://127.0.0.1:{}/", server.local_port());
+    let clients: Vec<_> = rt.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..idle {
+            v.push(tokio_tungstenite::connect_async(&url).await.expect("connect").0);
+        }
+        v
+    });
+    let mut events = Vec::new();
+    let mut connected = 0;
+    while connected < idle {
+        server.wait(Duration::from_millis(10));
+        server.poll(&mut events);
+        connected += events.len();
+        events.clear();
+    }
+    const CALLS: u32 = 100_000;
+    let t = Instant::now();
+    for _ in 0..CALLS {
+        server.poll(&mut events);
+    }
+    let per_call = t.elapsed().as_nanos() as f64 / f64::from(CALLS);
+    drop(clients);
+    per_call
+}
+
 fn main() {
     // `cargo bench` passes --bench; nothing else is accepted.
     let quick = std::env::var_os("BENCH_QUICK").is_some();
@@ -262,6 +294,11 @@ fn main() {
         core.p50 as f64 / bare.p50.max(1) as f64,
         core.p99 as f64 / bare.p99.max(1) as f64,
         core.bytes_per_idle / bare.bytes_per_idle.max(1.0)
+    );
+    let (empty, idle) = (poll_cost(0, &rt), poll_cost(2000, &rt));
+    println!(
+        "poll() with nothing to report: {empty:.0} ns with 0 peers, {idle:.0} ns with 2000 idle peers ({:.2}x)",
+        idle / empty.max(1.0)
     );
     println!(
         "goals: throughput >= 0.90x bare: {}; idle connection < 16 KB: {} ({:.1} KB)",
