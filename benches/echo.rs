@@ -199,7 +199,12 @@ fn poll_cost(idle: usize, rt: &tokio::runtime::Runtime) -> f64 {
     let clients: Vec<_> = rt.block_on(async {
         let mut v = Vec::new();
         for _ in 0..idle {
-            v.push(tokio_tungstenite::connect_async(&url).await.expect("connect").0);
+            v.push(
+                tokio_tungstenite::connect_async(&url)
+                    .await
+                    .expect("connect")
+                    .0,
+            );
         }
         v
     });

@@ -172,15 +172,7 @@ fn message_sizes_up_to_the_inbound_limit_and_1009_beyond() {
     // One byte over the inbound limit: the server closes with 1009.
     rt.block_on(c.send(Message::binary(vec![1u8; 65537])))
         .unwrap();
-    let close = rt.block_on(async {
-        loop {
-            match c.next().await {
-                Some(Ok(Message::Close(f))) => break f,
-                Some(Ok(_)) => continue,
-                other => panic!("expected a close frame, got {other:?}"),
-            }
-        }
-    });
+    let close = rt.block_on(next_close(&mut c));
     assert_eq!(close.unwrap().code, CloseCode::Size);
     poll_until(&mut server, &mut log, 5, |l| {
         l.iter().any(|e| matches!(e, Event::Disconnected { .. }))
@@ -278,13 +270,7 @@ fn clean_close_started_by_the_client() {
         }))
         .await
         .unwrap();
-        loop {
-            match c.next().await {
-                Some(Ok(Message::Close(f))) => break f,
-                Some(Ok(_)) => continue,
-                other => panic!("expected the close reply, got {other:?}"),
-            }
-        }
+        next_close(&mut c).await
     });
     assert_eq!(reply.unwrap().code, CloseCode::Library(4001));
     poll_until(&mut server, &mut log, 5, |l| {
@@ -577,15 +563,7 @@ fn listen_errors_bind_address_and_restart_on_the_same_port() {
     assert_eq!(a.local_port(), 0);
     a.listen(port, &[], false)
         .expect("listen again on the same port right after stop()");
-    let close = rt.block_on(async {
-        loop {
-            match c.next().await {
-                Some(Ok(Message::Close(f))) => break f,
-                Some(Ok(_)) => continue,
-                other => panic!("expected close 1001, got {other:?}"),
-            }
-        }
-    });
+    let close = rt.block_on(next_close(&mut c));
     assert_eq!(close.unwrap().code, CloseCode::Away);
     let _c2 = rt.block_on(connect(&url(&a), &[])).unwrap();
     let mut log2 = Vec::new();
@@ -782,15 +760,7 @@ fn invalid_utf8_text_closes_with_1007() {
     let mut c = rt.block_on(connect(&url(&server), &[])).unwrap();
     let bad = Frame::message(vec![0x68, 0x69, 0xff, 0xfe], OpCode::Data(Data::Text), true);
     rt.block_on(c.send(Message::Frame(bad))).unwrap();
-    let close = rt.block_on(async {
-        loop {
-            match c.next().await {
-                Some(Ok(Message::Close(f))) => break f,
-                Some(Ok(_)) => continue,
-                other => panic!("expected close 1007, got {other:?}"),
-            }
-        }
-    });
+    let close = rt.block_on(next_close(&mut c));
     assert_eq!(close.unwrap().code, CloseCode::Invalid);
     let mut log = Vec::new();
     poll_until(&mut server, &mut log, 5, |l| {

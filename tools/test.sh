@@ -12,8 +12,7 @@ trap 'rm -f "$log"' EXIT
 cargo test 2>&1 | tee "$log"
 
 if [ -n "${GODOT:-}" ]; then
-  bash tools/build-addon.sh
-  cargo test --test engine -- --ignored --test-threads=1 2>&1 | tee -a "$log"
+  bash tools/engine-tests.sh 2>&1 | tee -a "$log"
 else
   echo "engine tests: skipped (ignored above); set GODOT=/path/to/godot to run them"
 fi

