@@ -411,7 +411,8 @@ impl Server {
     }
 
     /// Multiplayer: sends one packet to the peers `target` names (Godot's meaning of
-    /// `set_target_peer`). Every reachable peer gets it; the first failure is returned.
+    /// `set_target_peer`). Every reachable peer gets it; the first failure is returned
+    /// (peers already closing are skipped by broadcasts).
     pub fn mp_put_packet(&self, target: i32, data: &[u8]) -> Result<(), (PeerId, SendError)> {
         let data = Bytes::copy_from_slice(data);
         match Target::from_godot(target) {
@@ -422,7 +423,9 @@ impl Server {
             t => {
                 let mut result = Ok(());
                 for (id, p) in self.peers.iter().filter(|(id, _)| t.includes(**id)) {
+                    // A peer that is closing is not an error for a broadcast.
                     if let Err(e) = p.send(data.clone(), false)
+                        && e != SendError::Closed
                         && result.is_ok()
                     {
                         result = Err((*id, e));
