@@ -114,7 +114,7 @@ async fn open(tcp: TcpStream, session: &Session) -> Option<(ServerStream, Upgrad
         Some(acceptor) => ServerStream::Tls(Box::new(acceptor.accept(tcp).await.ok()?)),
         None => ServerStream::Plain(tcp),
     };
-    let refusing = || session.refusing.load(std::sync::atomic::Ordering::Acquire);
+    let refusing = || session.refusing.load(Ordering::Acquire);
     match handshake::upgrade(&mut stream, &session.protocols, refusing).await {
         Ok(upgrade) => Some((stream, upgrade)),
         Err(ReadError::Refused(refusal)) => {

@@ -16,6 +16,7 @@
 mod connection;
 mod error;
 mod handshake;
+mod ids;
 pub mod multiplayer;
 mod peer;
 pub mod runtime;

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +11,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 
 use super::error::{Error, SendError};
+use super::ids::IdGenerator;
 use super::multiplayer::Target;
 use super::peer::{Message, Peer, PeerId, PeerShared};
 use super::runtime;
@@ -120,7 +121,7 @@ pub struct Server {
     tls: Option<TlsConfig>,
     refuse_new: bool,
     multiplayer: bool,
-    next_id: Arc<AtomicI32>,
+    ids: Arc<IdGenerator>,
     listening: Option<Listening>,
     peers: HashMap<PeerId, Peer>,
     mp_inbox: VecDeque<(Arc<PeerShared>, Message)>,
@@ -145,7 +146,7 @@ impl Server {
             tls: None,
             refuse_new: false,
             multiplayer: false,
-            next_id: Arc::new(AtomicI32::new(2)),
+            ids: Arc::new(IdGenerator::new()),
             listening: None,
             peers: HashMap::new(),
             mp_inbox: VecDeque::new(),
@@ -254,7 +255,7 @@ impl Server {
             multiplayer,
             self.tls.as_ref().map(|t| t.acceptor.clone()),
             self.refuse_new,
-            self.next_id.clone(),
+            self.ids.clone(),
         ));
         let handle = runtime::handle();
         let listener = {

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::connection;
+use super::ids::IdGenerator;
 use super::peer::{Message, PeerId, PeerShared};
 use super::server::Buffers;
 
@@ -36,7 +37,7 @@ pub(crate) struct Session {
     pub multiplayer: bool,
     pub tls: RwLock<Option<TlsAcceptor>>,
     pub refusing: AtomicBool,
-    next_id: Arc<AtomicI32>,
+    ids: Arc<IdGenerator>,
     events: Mutex<Vec<RawEvent>>,
     ready: Condvar,
 }
@@ -51,7 +52,7 @@ impl Session {
         multiplayer: bool,
         tls: Option<TlsAcceptor>,
         refusing: bool,
-        next_id: Arc<AtomicI32>,
+        ids: Arc<IdGenerator>,
     ) -> Self {
         Session {
             protocols,
@@ -61,7 +62,7 @@ impl Session {
             multiplayer,
             tls: RwLock::new(tls),
             refusing: AtomicBool::new(refusing),
-            next_id,
+            ids,
             events: Mutex::new(Vec::new()),
             ready: Condvar::new(),
         }
@@ -69,7 +70,7 @@ impl Session {
 
     /// A new peer id: never handed out before by this server.
     pub fn next_id(&self) -> PeerId {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+        self.ids.next()
     }
 
     pub fn push(&self, event: RawEvent) {
