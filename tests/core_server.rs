@@ -772,3 +772,35 @@ fn invalid_utf8_text_closes_with_1007() {
         "the bad message is not delivered"
     );
 }
+
+#[test]
+fn a_burst_of_a_thousand_clients_all_get_in() {
+    const CLIENTS: usize = 1000;
+    let rt = client_runtime();
+    let mut server = listening(&[], |_| {});
+    let u = url(&server);
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let u = u.clone();
+            rt.spawn(async move { connect(&u, &[]).await })
+        })
+        .collect();
+    let mut log = Vec::new();
+    poll_until(&mut server, &mut log, 60, |l| {
+        connected_ids(l).len() == CLIENTS
+    });
+    let clients: Vec<_> = tasks
+        .into_iter()
+        .map(|t| {
+            rt.block_on(t)
+                .unwrap()
+                .expect("every client of the burst connects")
+        })
+        .collect();
+    assert_eq!(server.peer_count(), CLIENTS);
+    drop(clients);
+    poll_until(&mut server, &mut log, 60, |l| {
+        count(l, |e| matches!(e, Event::Disconnected { .. })) == CLIENTS
+    });
+    assert_eq!(server.peer_count(), 0);
+}
