@@ -38,6 +38,9 @@ const WRITE_BUFFER: usize = 16 * 1024;
 const READ_BATCH: usize = 64;
 /// How long a refused or failed connection may take to say goodbye.
 const LINGER: Duration = Duration::from_millis(500);
+/// How long a connection that broke the protocol waits for the caller to read what came
+/// before and to send its replies.
+const FAIL_GRACE: Duration = Duration::from_millis(500);
 
 /// Serves one accepted TCP connection to its end.
 pub(crate) async fn serve(
@@ -167,6 +170,7 @@ async fn run(
     tokio::pin!(close_timer);
     let mut writer_done = false;
     let mut shutting_down = false;
+    let mut failing: Option<(u16, &'static str)> = None;
     loop {
         let (mut sink, mut stream) = ws.split();
         let outcome = {
@@ -175,7 +179,16 @@ async fn run(
             tokio::pin!(reader, writer);
             loop {
                 tokio::select! {
-                    end = &mut reader => break end,
+                    end = &mut reader, if failing.is_none() => match end {
+                        // Before failing the connection, give the caller a moment to
+                        // read what came before the bad frame and to send its replies.
+                        Outcome::Fail(code, reason) => failing = Some((code, reason)),
+                        other => break other,
+                    },
+                    _ = drained(peer, FAIL_GRACE), if failing.is_some() => {
+                        let (code, reason) = failing.expect("guarded");
+                        break Outcome::Fail(code, reason);
+                    }
                     end = &mut writer, if !writer_done => match end {
                         WriteEnd::CloseSent => writer_done = true,
                         WriteEnd::NoDelay(on) => break Outcome::NoDelay(on),
@@ -207,6 +220,19 @@ async fn run(
             }
         }
     }
+}
+
+/// Resolves once the caller has read every message of the peer and every queued
+/// message is written, or after `grace`.
+async fn drained(peer: &PeerShared, grace: Duration) {
+    let _ = timeout(grace, async {
+        while peer.unread_packets.load(Ordering::Acquire) > 0
+            || peer.queued_packets.load(Ordering::Acquire) > 0
+        {
+            sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
 }
 
 /// Fails the connection: a close frame with `code`, then the TCP connection ends.
