@@ -15,16 +15,16 @@ use super::tls::TlsParts;
 use super::websocket_server_peer::WebSocketServerPeer;
 use crate::core::{Buffers, Event, Server, multiplayer};
 
-/// A WebSocket server: Godot 3's [code]WebSocketServer[/code], back in Godot 4.
+/// A WebSocket server: Godot 3's `WebSocketServer`, back in Godot 4.
 ///
 /// Call [method listen], then [method MultiplayerPeer.poll] every frame (e.g. in
-/// [method Node._process]): signals are emitted only from [code]poll()[/code], on the
+/// [method Node._process]): signals are emitted only from `poll()`, on the
 /// calling thread, in the order things happened. All network work (accepting, TLS,
-/// handshakes, reading and writing) runs on background threads, so [code]poll()[/code]
+/// handshakes, reading and writing) runs on background threads, so `poll()`
 /// never waits on the network and its cost grows with the number of events, not of
 /// connected clients.
 ///
-/// [codeblock]
+/// ```gdscript
 /// var server := WebSocketServer.new()
 ///
 /// func _ready():
@@ -34,23 +34,23 @@ use crate::core::{Buffers, Event, Server, multiplayer};
 ///
 /// func _process(_delta):
 ///     server.poll()
-/// [/codeblock]
+/// ```
 ///
-/// With [code]listen(port, protocols, true)[/code] the server is a [MultiplayerPeer] for
-/// Godot 4's high-level multiplayer ([code]multiplayer.multiplayer_peer = server[/code]):
+/// With `listen(port, protocols, true)` the server is a [MultiplayerPeer] for
+/// Godot 4's high-level multiplayer (`multiplayer.multiplayer_peer = server`):
 /// stock [WebSocketMultiplayerPeer] clients, desktop or browser, can join.
 ///
-/// [b]Migrating from Godot 3:[/b] the API is the same. Peers are
+/// **Migrating from Godot 3:** the API is the same. Peers are
 /// [WebSocketServerPeer] objects (Godot 4 already has a [WebSocketPeer]). Subprotocols are
 /// chosen as Godot does: the first protocol of the client's list that is in yours; a
 /// client offering none is refused when you set a list. Nothing is dropped silently: a full
 /// inbound buffer slows the client down (TCP backpressure) instead of losing messages, and a
-/// full outbound buffer makes [code]put_packet[/code] return [code]ERR_OUT_OF_MEMORY[/code].
+/// full outbound buffer makes `put_packet` return `ERR_OUT_OF_MEMORY`.
 #[derive(GodotClass)]
 #[class(init, tool, base = MultiplayerPeerExtension)]
 pub struct WebSocketServer {
-    /// The address to listen on: [code]"*"[/code] for every interface (IPv4 and IPv6), or
-    /// one IP address, e.g. [code]"127.0.0.1"[/code] for this machine only. Read by [method listen].
+    /// The address to listen on: `"*"` for every interface (IPv4 and IPv6), or
+    /// one IP address, e.g. `"127.0.0.1"` for this machine only. Read by [method listen].
     #[var]
     #[init(val = GString::from("*"))]
     bind_ip: GString,
@@ -61,13 +61,13 @@ pub struct WebSocketServer {
     #[init(val = 3.0)]
     handshake_timeout: f64,
 
-    /// With [member ssl_certificate], makes the server speak TLS ([code]wss://[/code]).
+    /// With [member ssl_certificate], makes the server speak TLS (`wss://`).
     /// Set both again while listening to renew the certificate: new connections use the new
     /// one, connected clients stay.
     #[var(get = get_private_key, set = set_private_key)]
     private_key: Option<Gd<CryptoKey>>,
 
-    /// With [member private_key], makes the server speak TLS ([code]wss://[/code]).
+    /// With [member private_key], makes the server speak TLS (`wss://`).
     #[var(get = get_ssl_certificate, set = set_ssl_certificate)]
     ssl_certificate: Option<Gd<X509Certificate>>,
 
@@ -76,7 +76,7 @@ pub struct WebSocketServer {
     #[var(get = get_ca_chain, set = set_ca_chain)]
     ca_chain: Option<Gd<X509Certificate>>,
 
-    /// A Godot 4 [TLSOptions] made with [code]TLSOptions.server(key, certificate)[/code];
+    /// A Godot 4 [TLSOptions] made with `TLSOptions.server(key, certificate)`;
     /// used instead of [member private_key] and [member ssl_certificate] when set.
     #[var(get = get_tls_options, set = set_tls_options)]
     tls_options: Option<Gd<TlsOptions>>,
@@ -101,7 +101,7 @@ impl WebSocketServer {
     #[signal]
     fn client_connected(id: i64, protocol: GString);
 
-    /// Emitted when a client is gone. [param was_clean_close] is [code]true[/code] when both
+    /// Emitted when a client is gone. [param was_clean_close] is `true` when both
     /// close frames were exchanged.
     #[signal]
     fn client_disconnected(id: i64, was_clean_close: bool);
@@ -110,16 +110,16 @@ impl WebSocketServer {
     #[signal]
     fn client_close_request(id: i64, code: i64, reason: GString);
 
-    /// Emitted for every message received; read it with [code]get_peer(id).get_packet()[/code].
-    /// Not emitted when listening with [code]gd_mp_api = true[/code].
+    /// Emitted for every message received; read it with `get_peer(id).get_packet()`.
+    /// Not emitted when listening with `gd_mp_api = true`.
     #[signal]
     fn data_received(id: i64);
 
     /// Starts listening on [param port] (0 picks a free port: see [method get_local_port]).
     /// [param protocols] are the subprotocols you speak; with [param gd_mp_api] the server is a
-    /// Godot 4 high-level multiplayer peer. Returns [code]ERR_ALREADY_IN_USE[/code] when
-    /// already listening, [code]ERR_CANT_CREATE[/code] when the port cannot be bound,
-    /// [code]ERR_INVALID_PARAMETER[/code] for a bad [member bind_ip], port or TLS setup.
+    /// Godot 4 high-level multiplayer peer. Returns `ERR_ALREADY_IN_USE` when
+    /// already listening, `ERR_CANT_CREATE` when the port cannot be bound,
+    /// `ERR_INVALID_PARAMETER` for a bad [member bind_ip], port or TLS setup.
     #[func]
     fn listen(
         &mut self,
@@ -147,7 +147,7 @@ impl WebSocketServer {
         self.server.is_listening()
     }
 
-    /// The port the server listens on (useful after [code]listen(0)[/code]); 0 when stopped.
+    /// The port the server listens on (useful after `listen(0)`); 0 when stopped.
     #[func]
     fn get_local_port(&self) -> i64 {
         i64::from(self.server.local_port())
@@ -165,7 +165,7 @@ impl WebSocketServer {
         self.server.peer_ids().collect()
     }
 
-    /// The [WebSocketServerPeer] of a connected client, or [code]null[/code]. The same
+    /// The [WebSocketServerPeer] of a connected client, or `null`. The same
     /// object is returned for the same id while it is connected, and during [signal client_disconnected].
     #[func]
     fn get_peer(&self, id: i64) -> Option<Gd<WebSocketServerPeer>> {
@@ -225,7 +225,7 @@ impl WebSocketServer {
     /// Per-client buffer limits, as Godot 3: sizes in KiB, counts in packets, every value
     /// rounded up to a power of two. Defaults 64 KiB and 1024 packets each way. The inbound
     /// size is also the largest message accepted (larger ones close with 1009); the outbound
-    /// size the largest that can be sent. Only before [method listen] ([code]FAILED[/code] otherwise).
+    /// size the largest that can be sent. Only before [method listen] (`FAILED` otherwise).
     #[func]
     fn set_buffers(
         &mut self,

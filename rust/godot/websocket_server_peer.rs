@@ -13,11 +13,11 @@ use crate::core::{Peer, ReadyState};
 ///
 /// It is a [PacketPeer]: [method PacketPeer.put_packet], [method PacketPeer.get_packet],
 /// [method PacketPeer.put_var] and [method PacketPeer.get_var] work as with Godot 3's
-/// [code]WebSocketPeer[/code]. It also has the Godot 4 [WebSocketPeer] names that fit a
+/// `WebSocketPeer`. It also has the Godot 4 [WebSocketPeer] names that fit a
 /// server-side peer ([method send], [method send_text], [method get_ready_state] ...).
 ///
-/// [b]Migrating from Godot 3:[/b] this is Godot 3's [code]WebSocketPeer[/code] (Godot 4
-/// already has a class of that name, so this one is [code]WebSocketServerPeer[/code]).
+/// **Migrating from Godot 3:** this is Godot 3's `WebSocketPeer` (Godot 4
+/// already has a class of that name, so this one is `WebSocketServerPeer`).
 /// Unlike Godot, packets received before the client closed stay readable after
 /// [signal WebSocketServer.client_disconnected]; keep the object to read them.
 #[derive(GodotClass)]
@@ -75,7 +75,7 @@ impl WebSocketServerPeer {
     /// Messages are sent as binary frames (any bytes). The default, as in Godot 3.
     #[constant]
     pub const WRITE_MODE_BINARY: i64 = 1;
-    /// Not used by server-side peers (they exist only once connected). As Godot 4's [code]WebSocketPeer.STATE_CONNECTING[/code].
+    /// Not used by server-side peers (they exist only once connected). As Godot 4's `WebSocketPeer.STATE_CONNECTING`.
     #[constant]
     pub const STATE_CONNECTING: i64 = 0;
     /// Connected: messages flow both ways.
@@ -148,8 +148,8 @@ impl WebSocketServerPeer {
         self.was_string
     }
 
-    /// Turns Nagle's algorithm off ([code]true[/code], the default for this server: lowest
-    /// latency) or on ([code]false[/code]: fewer, larger TCP segments).
+    /// Turns Nagle's algorithm off (`true`, the default for this server: lowest
+    /// latency) or on (`false`: fewer, larger TCP segments).
     #[func]
     fn set_no_delay(&mut self, enabled: bool) {
         if let Some(p) = self.core("set_no_delay") {
@@ -158,7 +158,7 @@ impl WebSocketServerPeer {
     }
 
     /// Sends [param message] as one WebSocket message, binary by default (Godot 4's
-    /// [code]WebSocketPeer.send[/code]). Returns [code]ERR_OUT_OF_MEMORY[/code] when the
+    /// `WebSocketPeer.send`). Returns `ERR_OUT_OF_MEMORY` when the
     /// outbound buffer is full: nothing is sent then, try again later.
     #[func]
     fn send(&mut self, message: PackedByteArray, #[opt(default = 1)] write_mode: i64) -> GdError {
@@ -210,7 +210,7 @@ impl WebSocketServerPeer {
             .unwrap_or_default()
     }
 
-    /// The URL the client requested, e.g. [code]ws://example.com:8080/game?room=3[/code]
+    /// The URL the client requested, e.g. `ws://example.com:8080/game?room=3`
     /// (scheme, Host header, path and query).
     #[func]
     fn get_requested_url(&self) -> GString {
@@ -220,7 +220,7 @@ impl WebSocketServerPeer {
             .unwrap_or_default()
     }
 
-    /// The path and query of the upgrade request, e.g. [code]/game?room=3[/code].
+    /// The path and query of the upgrade request, e.g. `/game?room=3`.
     #[func]
     fn get_request_path(&self) -> GString {
         self.peer
