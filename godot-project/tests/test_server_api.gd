@@ -23,6 +23,7 @@ func run_tests() -> void:
 	for method in ["listen", "stop", "is_listening", "has_peer", "get_peer", "get_peer_address",
 			"get_peer_port", "disconnect_peer", "set_buffers", "poll", "get_local_port", "get_peer_ids"]:
 		check(s.has_method(method), "method " + method)
+	check(WebSocketServer.get_worker_threads() >= 1, "worker threads: %d" % WebSocketServer.get_worker_threads())
 	_check_default_args("listen", 2)
 	_check_default_args("disconnect_peer", 2)
 	_check_default_args("close", 2, "WebSocketServerPeer")
