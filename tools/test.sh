@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 bash tools/setup-clients.sh
 export WS_PYTHON="$PWD/.venv/bin/python"
 
+# The engine scenes run on a real engine later; their syntax is checked here.
+gd_files=$(find godot-project -name '*.gd' -not -path '*/.godot/*' -not -path '*/addons/*')
+.venv/bin/gdparse $gd_files > /dev/null
+echo "gdscript syntax: $(echo "$gd_files" | wc -l) files parse"
+
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test 2>&1 | tee "$log"
