@@ -528,7 +528,10 @@ impl IMultiplayerPeerExtension for WebSocketServer {
     }
 
     fn get_packet_peer(&self) -> i32 {
-        self.server.mp_next_packet_peer().unwrap_or(0)
+        // As Godot's own peer: 1 when no packet is waiting.
+        self.server
+            .mp_next_packet_peer()
+            .unwrap_or(multiplayer::SERVER_ID)
     }
 
     fn is_server(&self) -> bool {
