@@ -37,25 +37,7 @@ asyncio.run(main(sys.argv[1]))
 fn python_websockets_client_round_trips_and_closes_cleanly() {
     let mut server = listening(&["chat"], |_| {});
     let u = url(&server);
-    let child = thread::spawn(move || {
-        Command::new(python())
-            .arg("-c")
-            .arg(PY_CLIENT)
-            .arg(u)
-            .output()
-            .expect("run the Python client")
-    });
-    let mut log = Vec::new();
-    echo_until(&mut server, &mut log, 30, |l| {
-        l.iter().any(|e| matches!(e, Event::Disconnected { .. }))
-    });
-    let out = child.join().unwrap();
-    assert!(
-        out.status.success(),
-        "python client failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = echo_for_python(&mut server, PY_CLIENT, vec![u]);
     let id = connected_ids(&log)[0];
     assert_eq!(
         log[0],

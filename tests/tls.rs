@@ -268,26 +268,8 @@ async def main(url, cafile):
     print("ok")
 asyncio.run(main(sys.argv[1], sys.argv[2]))
 "#;
-    let py = python();
-    let child = std::thread::spawn(move || {
-        Command::new(py)
-            .arg("-c")
-            .arg(script)
-            .arg(url)
-            .arg(ca)
-            .output()
-            .unwrap()
-    });
-    let mut log = Vec::new();
-    echo_until(&mut server, &mut log, 30, |l| {
-        l.iter().any(|e| matches!(e, Event::Disconnected { .. }))
-    });
-    let out = child.join().unwrap();
-    assert!(
-        out.status.success(),
-        "python wss client: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = vec![url, ca.to_string_lossy().into_owned()];
+    let log = echo_for_python(&mut server, script, args);
     let id = connected_ids(&log)[0];
     assert!(log.contains(&Event::Disconnected {
         id,

