@@ -1,6 +1,8 @@
 //! How the core's errors reach GDScript: a Godot `Error` code, plus a message for
 //! `push_error` that says what to do.
 
+use std::time::Duration;
+
 use godot::global::Error as GdError;
 
 use crate::core::{Error, SendError};
@@ -56,6 +58,17 @@ pub fn close_code(value: i64) -> Result<u16, Error> {
             "close code {value} is out of range; use 1000 (normal) or 3000-4999"
         ))
     })
+}
+
+/// A positive, finite number of seconds (at most a day) from GDScript's float.
+pub fn seconds(value: f64, name: &str) -> Result<Duration, Error> {
+    if value > 0.0 && value <= 86_400.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(Error::InvalidParameter(format!(
+            "{name} is {value}; it must be a number of seconds above 0 and at most 86400"
+        )))
+    }
 }
 
 /// A peer id from GDScript's int (ids are int32).
@@ -118,5 +131,8 @@ mod tests {
         assert!(close_code(-1).is_err() && close_code(70000).is_err());
         assert_eq!(peer_id(i64::MAX), 0);
         assert_eq!(peer_id(7), 7);
+        assert_eq!(seconds(0.5, "t").unwrap(), Duration::from_millis(500));
+        assert!(seconds(0.0, "t").is_err() && seconds(-1.0, "t").is_err());
+        assert!(seconds(f64::NAN, "t").is_err() && seconds(1e300, "t").is_err());
     }
 }

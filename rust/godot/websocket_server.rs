@@ -1,7 +1,6 @@
 //! `WebSocketServer`: Godot 3's class of that name, for Godot 4.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use godot::classes::multiplayer_peer::{ConnectionStatus, TransferMode};
 use godot::classes::{
@@ -346,16 +345,10 @@ impl WebSocketServer {
             return Err(crate::core::Error::AlreadyListening);
         }
         let port = errors::port(port)?;
-        if !(self.handshake_timeout > 0.0 && self.handshake_timeout.is_finite()) {
-            return Err(crate::core::Error::InvalidParameter(format!(
-                "handshake_timeout is {}; it must be a positive number of seconds",
-                self.handshake_timeout
-            )));
-        }
+        let timeout = errors::seconds(self.handshake_timeout, "handshake_timeout")?;
         let tls = self.tls_parts().config()?;
         self.server.set_bind_ip(&self.bind_ip.to_string());
-        self.server
-            .set_handshake_timeout(Duration::from_secs_f64(self.handshake_timeout));
+        self.server.set_handshake_timeout(timeout);
         self.server.set_tls(tls);
         let protocols: Vec<String> = protocols.as_slice().iter().map(|p| p.to_string()).collect();
         self.server.listen(port, &protocols, gd_mp_api)
