@@ -223,20 +223,15 @@ fn is_valid_key(key: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
 }
 
-/// The 101 response for an accepted request.
-pub(crate) fn accept_response(head: &[u8], protocol: &str) -> Vec<u8> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let _ = req.parse(head);
-    let key = req
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("Sec-WebSocket-Key"))
-        .map(|h| h.value.trim_ascii())
+/// The 101 response for an accepted request (its key checked by [`check_request`]).
+pub(crate) fn accept_response(request: &RequestInfo) -> Vec<u8> {
+    let key = header_values(&request.headers, "Sec-WebSocket-Key")
+        .next()
         .unwrap_or_default();
+    let protocol = request.protocol.as_str();
     let mut out = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
-        derive_accept_key(key)
+        derive_accept_key(key.as_bytes())
     );
     if !protocol.is_empty() {
         out.push_str("Sec-WebSocket-Protocol: ");
@@ -266,7 +261,7 @@ pub(crate) async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     match checked {
         Ok(request) => {
             stream
-                .write_all(&accept_response(head, &request.protocol))
+                .write_all(&accept_response(&request))
                 .await
                 .map_err(|_| ReadError::Io)?;
             stream.flush().await.map_err(|_| ReadError::Io)?;
@@ -313,7 +308,7 @@ mod tests {
         assert_eq!(info.path, "/chat?x=1");
         assert_eq!(info.protocol, "p2");
         assert!(info.headers.iter().any(|(n, v)| n == "Host" && v == "a"));
-        let resp = String::from_utf8(accept_response(ok.as_bytes(), "p2")).unwrap();
+        let resp = String::from_utf8(accept_response(&info)).unwrap();
         assert!(resp.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(resp.contains("Sec-WebSocket-Protocol: p2\r\n"));
         let post = ok.replacen("GET", "POST", 1);

@@ -243,9 +243,9 @@ impl Server {
             )));
         }
         let std_listener = bind(&self.bind_ip, port)?;
-        let local_addr = session::local_addr(&std_listener).ok_or_else(|| Error::Bind {
+        let local_addr = std_listener.local_addr().map_err(|source| Error::Bind {
             addr: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port),
-            source: std::io::Error::other("no local address"),
+            source,
         })?;
         let session = Arc::new(Session::new(
             protocols.to_vec(),

@@ -1,7 +1,6 @@
 //! One listening session: from `listen()` to `stop()`. Connection tasks push what
 //! happens into its event queue; the caller's thread swaps the queue out in `poll()`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -142,9 +141,4 @@ fn is_per_connection_error(e: &std::io::Error) -> bool {
         e.kind(),
         ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted
     )
-}
-
-/// The address the listener really bound (port 0 resolved).
-pub(crate) fn local_addr(listener: &std::net::TcpListener) -> Option<SocketAddr> {
-    listener.local_addr().ok()
 }
