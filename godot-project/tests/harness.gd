@@ -15,6 +15,9 @@ func _initialize() -> void:
 
 
 func _run() -> void:
+	# _initialize() runs before the root window enters the tree: wait one frame so that
+	# nodes added by a test are inside the tree (get_path(), set_multiplayer() need it).
+	await process_frame
 	print("RUN ", get_script().resource_path)
 	await run_tests()
 	if failures == 0:

@@ -24,7 +24,7 @@ func run_tests() -> void:
 	check_eq(named("disconnected"), [["disconnected", id, true]], "clean close")
 
 	events.clear()
-	pid = start_python("abrupt_client.py", [url])
+	pid = start_python("abrupt_client.py", [url, "demo"])
 	check(await wait_until(func(): return count("disconnected") == 1, [server], 15.0), "abrupt client noticed")
 	check_eq(count("close_request"), 0, "no close request from an abrupt exit")
 	if count("disconnected") == 1:

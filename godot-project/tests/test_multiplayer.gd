@@ -42,13 +42,16 @@ func run_tests() -> void:
 	check_eq(named("peer_connected").size(), 2, "peer_connected emitted")
 	check_eq(named("connected").size(), 2, "client_connected emitted too")
 
+	# Each client learns of the other through the server's SceneMultiplayer (relay).
+	check(await wait_until(func(): return c1.mp.get_peers().has(id2) and c2.mp.get_peers().has(id1), []),
+			"the clients know each other")
+
 	# RPC server -> client, client -> server, client -> client through the relay.
 	server.game.hello.rpc_id(id1, "server to 1")
 	c1.game.hello.rpc_id(1, "1 to server")
 	c1.game.hello.rpc_id(id2, "1 to 2")
 	server.game.hello.rpc("server to all")
-	check(await wait_until(func(): return c1.game.received.size() >= 2 and c2.game.received.size() >= 2
-			and server.game.received.size() >= 1, []), "RPCs arrive")
+	check(await wait_until(func(): return c1.game.received.size() >= 2 and c2.game.received.size() >= 2 and server.game.received.size() >= 1, []), "RPCs arrive")
 	check(c1.game.received.has([1, "server to 1"]), "server to client")
 	check(c1.game.received.has([1, "server to all"]), "broadcast reaches client 1")
 	check(c2.game.received.has([1, "server to all"]), "broadcast reaches client 2")

@@ -43,8 +43,7 @@ func run_tests() -> void:
 	fresh.connect_to_url("wss://localhost:%d/" % port, TLSOptions.client(cert2))
 	var stale := WebSocketPeer.new()
 	stale.connect_to_url("wss://localhost:%d/" % port, TLSOptions.client(cert))
-	check(await wait_until(func(): return fresh.get_ready_state() == WebSocketPeer.STATE_OPEN
-			and stale.get_ready_state() == WebSocketPeer.STATE_CLOSED, [server, c, fresh, stale], 10.0),
+	check(await wait_until(func(): return fresh.get_ready_state() == WebSocketPeer.STATE_OPEN and stale.get_ready_state() == WebSocketPeer.STATE_CLOSED, [server, c, fresh, stale], 10.0),
 			"new certificate served, old one no longer")
 	check_eq(c.get_ready_state(), WebSocketPeer.STATE_OPEN, "the connected client was not dropped")
 	if peer != null:
@@ -77,8 +76,7 @@ func run_tests() -> void:
 	var mpc := WebSocketMultiplayerPeer.new()
 	check_eq(mpc.create_client("wss://localhost:%d" % ws.get_local_port(), TLSOptions.client(cert)), OK, "create_client wss")
 	client_game.multiplayer.multiplayer_peer = mpc
-	check(await wait_until(func(): return mpc.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED
-			and client_game.multiplayer.get_unique_id() > 1, [], 10.0), "multiplayer client joins over wss")
+	check(await wait_until(func(): return mpc.get_connection_status() == MultiplayerPeer.CONNECTION_CONNECTED and client_game.multiplayer.get_unique_id() > 1, [], 10.0), "multiplayer client joins over wss")
 	client_game.hello.rpc_id(1, "secure rpc")
 	check(await wait_until(func(): return not server_game.received.is_empty(), [], 10.0), "RPC over wss")
 	if not server_game.received.is_empty():

@@ -2,6 +2,8 @@
 //! polling until something happened, and real clients.
 #![allow(dead_code)]
 
+pub mod engine;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

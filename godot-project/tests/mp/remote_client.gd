@@ -10,6 +10,7 @@ func _initialize() -> void:
 
 
 func _run() -> void:
+	await process_frame  # the root enters the tree after _initialize()
 	var url := ""
 	for arg in OS.get_cmdline_user_args():
 		if arg.begins_with("--url="):

@@ -1,0 +1,224 @@
+//! Running the real Godot 4 engine from tests: the binary `tools/godot.sh` finds (it
+//! fetches Debian's Godot 4 on first use), the addon built once per test binary, and
+//! engine processes run one at a time (they start clients of their own and are timed).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn demo_project() -> PathBuf {
+    root().join("godot-project")
+}
+
+/// The Godot 4 binary: `GODOT`, else what `tools/godot.sh` prints (which fetches Debian's
+/// Godot 4 when there is none). Panics with the script's advice when there is none.
+pub fn godot() -> PathBuf {
+    static GODOT: OnceLock<PathBuf> = OnceLock::new();
+    GODOT
+        .get_or_init(|| {
+            let out = Command::new("bash")
+                .arg(root().join("tools/godot.sh"))
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("run tools/godot.sh");
+            assert!(
+                out.status.success(),
+                "no Godot 4 engine for the engine tests (tools/godot.sh said why above)"
+            );
+            PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        })
+        .clone()
+}
+
+/// Builds the addon (release) and copies it into the demo project, once per test binary,
+/// so that the engine always runs the code under test.
+pub fn addon() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = Command::new("bash")
+            .arg(root().join("tools/build-addon.sh"))
+            .status()
+            .expect("run tools/build-addon.sh");
+        assert!(status.success(), "tools/build-addon.sh failed");
+    });
+}
+
+/// Engine tests run one at a time: each starts an engine and clients of its own.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The Python interpreter with `websockets` (WS_PYTHON, else the project's .venv).
+pub fn python() -> PathBuf {
+    std::env::var_os("WS_PYTHON").map_or_else(|| root().join(".venv/bin/python"), PathBuf::from)
+}
+
+/// Makes `project` loadable without an editor import (extension list, class cache).
+pub fn prepare(project: &Path) {
+    let status = Command::new("bash")
+        .arg(root().join("tools/prepare-project.sh"))
+        .arg(project)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// An engine command for `project` with the environment every engine test uses.
+pub fn command(project: &Path) -> Command {
+    let mut cmd = Command::new(godot());
+    cmd.args(["--headless", "--path"])
+        .arg(project)
+        .env("WS_PYTHON", python())
+        .env("GDRUST_SUPPRESSED_WARNINGS", "RegisterDocsInExport");
+    cmd
+}
+
+/// What an engine process printed and how it ended.
+pub struct Output {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` to its end (killed after `limit`), printing what it wrote.
+pub fn run_to_end(mut cmd: Command, what: &str, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start Godot");
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = stdout.join().unwrap();
+    let stderr = stderr.join().unwrap();
+    println!("--- {what}: {status}\n{stdout}\n--- stderr\n{stderr}");
+    Output {
+        success: status.success(),
+        stdout,
+        stderr,
+    }
+}
+
+fn drain(mut r: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = r.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Runs a test script (`extends "res://tests/harness.gd"`) headless; asserts exit code 0
+/// and its PASS line.
+pub fn run_script(project: &Path, script: &str) -> Output {
+    addon();
+    prepare(project);
+    let mut cmd = command(project);
+    cmd.args(["--script", script]);
+    let out = run_to_end(cmd, script, Duration::from_secs(180));
+    assert!(out.success, "{script} failed");
+    assert!(out.stdout.contains("PASS"), "{script} printed no PASS line");
+    out
+}
+
+/// A process that is killed when dropped, whose stdout lines can be awaited.
+pub struct Running {
+    pub child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Running {
+    /// Starts `cmd`; its stdout lines are collected (stderr goes to the test's output).
+    pub fn start(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start process");
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                println!("| {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a stdout line containing `text`; returns it.
+    pub fn wait_line(&mut self, text: &str, limit: Duration) -> String {
+        if let Some(l) = self.seen.iter().find(|l| l.contains(text)) {
+            return l.clone();
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line containing {text:?} within {limit:?}; lines so far: {:#?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// Waits for the process to end by itself; its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port that is free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
