@@ -3,10 +3,12 @@ extends Node
 ##
 ## Server: godot --headless --path godot-project res://demo/multiplayer_demo.tscn -- --server --port=9081
 ## Client: godot --headless --path godot-project res://demo/multiplayer_demo.tscn -- --connect=ws://127.0.0.1:9081
+##         (add --once to leave after the server relayed your hello back)
 ## Clients are stock WebSocketMultiplayerPeer games (desktop or web export). Each client
 ## says hello by RPC; the server relays every line to everyone with the sender's id.
 
 var server: WebSocketServer
+var leave_after_hello := false
 
 
 func _ready() -> void:
@@ -20,6 +22,8 @@ func _ready() -> void:
 			port = int(arg.trim_prefix("--port="))
 		elif arg.begins_with("--connect="):
 			url = arg.trim_prefix("--connect=")
+		elif arg == "--once":
+			leave_after_hello = true
 	multiplayer.peer_connected.connect(func(id): print("peer %d joined" % id))
 	multiplayer.peer_disconnected.connect(func(id): print("peer %d left" % id))
 	if is_server:
@@ -54,3 +58,5 @@ func post(text: String) -> void:
 @rpc("authority", "call_remote", "reliable")
 func show_line(from: int, text: String) -> void:
 	print("[%d] %s" % [from, text])
+	if leave_after_hello and from == multiplayer.get_unique_id():
+		get_tree().quit()
