@@ -56,13 +56,20 @@ fn multiplayer_demo_with_a_stock_client_process() {
     ]);
     let mut client = Running::start(client_cmd);
     let line = client.wait_line("connected as ", Duration::from_secs(30));
-    let id: i64 = line.trim_start_matches("connected as ").trim().parse().unwrap();
+    let id: i64 = line
+        .trim_start_matches("connected as ")
+        .trim()
+        .parse()
+        .unwrap();
     assert!(id >= 2, "{line}");
     // The hello goes to the server by RPC and comes back relayed to everyone.
     server.wait_line(&format!("peer {id} joined"), Duration::from_secs(10));
     server.wait_line(&format!("[{id}] hello from {id}"), Duration::from_secs(10));
     client.wait_line(&format!("[{id}] hello from {id}"), Duration::from_secs(10));
     let status = client.wait_exit(Duration::from_secs(10));
-    assert!(status.is_some_and(|s| s.success()), "client exit: {status:?}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "client exit: {status:?}"
+    );
     server.wait_line(&format!("peer {id} left"), Duration::from_secs(10));
 }

@@ -28,7 +28,11 @@ fn every_gdscript_file_loads_in_the_engine() {
             failed.push(format!("{script}:\n{}", out.stderr));
         }
     }
-    assert!(failed.is_empty(), "scripts the engine refuses:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "scripts the engine refuses:\n{}",
+        failed.join("\n")
+    );
     println!("{} scripts load in the engine", scripts.len());
 }
 
@@ -39,7 +43,11 @@ fn collect_gd(project: &Path, dir: &Path, out: &mut Vec<String>) {
         if path.is_dir() && name != "addons" && !name.starts_with('.') {
             collect_gd(project, &path, out);
         } else if name.ends_with(".gd") {
-            let rel = path.strip_prefix(project).unwrap().to_string_lossy().to_string();
+            let rel = path
+                .strip_prefix(project)
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
             out.push(format!("res://{rel}"));
         }
     }

@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
-# Runs the Autobahn Testsuite fuzzingclient against the core's echo example
-# (examples/echo.rs) and fails on any FAILED case. Prints one summary line.
+# Runs the Autobahn Testsuite fuzzingclient against two servers and fails on any FAILED
+# case of either: the core's echo example (examples/echo.rs), and an echo script hosted
+# in Godot on our classes (godot-project/tests/autobahn_echo.gd: GDScript, the Godot layer
+# and the core together). Prints one summary line per server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup-clients.sh --autobahn
+godot="$(bash tools/godot.sh)"
+bash tools/build-addon.sh > /dev/null
+bash tools/prepare-project.sh godot-project
 cargo build --release --quiet --example echo
 out=reports/autobahn
 rm -rf "$out" && mkdir -p "$out"
-port=9001
-# Autobahn's largest messages are 16 MiB: give the echo server room for them.
-./target/release/examples/echo "$port" --buffer-kb 32768 --packets 4096 > "$out/echo.log" 2>&1 &
-echo_pid=$!
-trap 'kill $echo_pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do grep -q "listening" "$out/echo.log" && break; sleep 0.1; done
+core_port=9001
+godot_port=9002
+# Autobahn's largest messages are 16 MiB: give the echo servers room for them.
+./target/release/examples/echo "$core_port" --buffer-kb 32768 --packets 4096 > "$out/echo.log" 2>&1 &
+core_pid=$!
+GDRUST_SUPPRESSED_WARNINGS=RegisterDocsInExport "$godot" --headless --path godot-project \
+  --script res://tests/autobahn_echo.gd -- --port="$godot_port" > "$out/godot-echo.log" 2>&1 &
+godot_pid=$!
+trap 'kill $core_pid $godot_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  grep -q "listening" "$out/echo.log" && grep -q "listening" "$out/godot-echo.log" && break
+  sleep 0.2
+done
 cat > "$out/spec.json" <<JSON
 {
   "outdir": "$PWD/$out",
-  "servers": [{"agent": "godot-websocket-server", "url": "ws://127.0.0.1:$port"}],
+  "servers": [
+    {"agent": "core", "url": "ws://127.0.0.1:$core_port"},
+    {"agent": "godot", "url": "ws://127.0.0.1:$godot_port"}
+  ],
   "cases": ["*"],
   "exclude-cases": [],
   "exclude-agent-cases": {}
@@ -26,12 +41,15 @@ JSON
 .venv/bin/python - "$out/index.json" <<'PY'
 import json, sys, collections
 index = json.load(open(sys.argv[1]))
-cases = index["godot-websocket-server"]
-counts = collections.Counter(c["behavior"] for c in cases.values())
-failed = sorted((k for k, c in cases.items() if c["behavior"] == "FAILED"), key=lambda k: [int(x) for x in k.split(".")])
-parts = ", ".join(f"{counts[b]} {b}" for b in ["OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED"])
-print(f"Autobahn fuzzingclient: {len(cases)} cases: {parts}")
-if failed:
-    print("FAILED cases: " + " ".join(failed))
-    sys.exit(1)
+bad = False
+for agent, what in [("core", "core echo example"), ("godot", "GDScript echo in Godot")]:
+    cases = index[agent]
+    counts = collections.Counter(c["behavior"] for c in cases.values())
+    failed = sorted((k for k, c in cases.items() if c["behavior"] == "FAILED"), key=lambda k: [int(x) for x in k.split(".")])
+    parts = ", ".join(f"{counts[b]} {b}" for b in ["OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED"])
+    print(f"Autobahn fuzzingclient, {what}: {len(cases)} cases: {parts}")
+    if failed:
+        print("  FAILED cases: " + " ".join(failed))
+        bad = True
+sys.exit(1 if bad else 0)
 PY

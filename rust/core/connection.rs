@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use super::handshake::{self, ReadError, Upgrade};
 use super::multiplayer;
 use super::peer::{Command, Message, Peer, PeerShared, ReadyState};
+use super::runtime;
 use super::session::{RawEvent, Session, stopped};
 use super::stream::ServerStream;
 
@@ -49,6 +50,7 @@ pub(crate) async fn serve(
     session: Arc<Session>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let _live = runtime::LiveConnection::new();
     let _ = tcp.set_nodelay(true);
     let opened = tokio::select! {
         r = timeout(session.handshake_timeout, open(tcp, &session)) => r,

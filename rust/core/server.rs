@@ -257,7 +257,7 @@ impl Server {
             self.refuse_new,
             self.ids.clone(),
         ));
-        let handle = runtime::handle();
+        let (handle, going_away) = runtime::started();
         let listener = {
             let _entered = handle.enter();
             tokio::net::TcpListener::from_std(std_listener).map_err(|source| Error::Bind {
@@ -271,6 +271,7 @@ impl Server {
             listener,
             session.clone(),
             shutdown_rx,
+            going_away,
             done_tx,
         ));
         self.multiplayer = multiplayer;

@@ -101,18 +101,21 @@ impl Session {
     }
 }
 
-/// Accepts every pending connection until the shutdown signal, then drops the
-/// listener (freeing the port) and reports that on `done`.
+/// Accepts every pending connection until the server stops or the runtime shuts down,
+/// then drops the listener (freeing the port), tells every connection to close with
+/// 1001, and reports that on `done`.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     session: Arc<Session>,
     mut shutdown: watch::Receiver<bool>,
+    mut going_away: watch::Receiver<bool>,
     done: std::sync::mpsc::Sender<()>,
 ) {
-    let for_connections = shutdown.clone();
+    let (stop_connections, for_connections) = watch::channel(false);
     loop {
         tokio::select! {
             _ = stopped(&mut shutdown) => break,
+            _ = stopped(&mut going_away) => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, remote)) => {
                     tokio::spawn(connection::serve(tcp, remote, session.clone(), for_connections.clone()));
@@ -127,6 +130,7 @@ pub(crate) async fn accept_loop(
         }
     }
     drop(listener);
+    let _ = stop_connections.send(true);
     let _ = done.send(());
 }
 

@@ -45,6 +45,12 @@ use crate::core::{Buffers, Event, Server, multiplayer};
 /// client offering none is refused when you set a list. Nothing is dropped silently: a full
 /// inbound buffer slows the client down (TCP backpressure) instead of losing messages, and a
 /// full outbound buffer makes `put_packet` return `ERR_OUT_OF_MEMORY`.
+///
+/// **Editor hot reload:** when the editor reloads the library (a `@tool` script running a
+/// server while you rebuild the addon), every server stops and its clients are closed with
+/// code 1001; the objects stay and keep their properties. Listen again once the library is
+/// back: connect a method to `GDExtensionManager.extension_loaded` (and disconnect it in
+/// `_exit_tree()`) that calls [method listen] when [method is_listening] is `false`.
 #[derive(GodotClass)]
 #[class(init, tool, base = MultiplayerPeerExtension)]
 pub struct WebSocketServer {

@@ -13,7 +13,10 @@ use crate::core::{Peer, ReadyState};
 ///
 /// It is a [PacketPeer]: [method PacketPeer.put_packet], [method PacketPeer.get_packet],
 /// [method PacketPeer.put_var] and [method PacketPeer.get_var] work as with Godot 3's
-/// `WebSocketPeer`. It also has the Godot 4 [WebSocketPeer] names that fit a
+/// `WebSocketPeer`. Two things of the engine's own to know: `put_packet()` of an empty
+/// array returns `OK` and sends nothing (use [method send] for an empty message), and
+/// `PackedByteArray.get_string_from_utf8()` stops at the first NUL byte (forward received
+/// text as bytes with `send(packet, WRITE_MODE_TEXT)`). It also has the Godot 4 [WebSocketPeer] names that fit a
 /// server-side peer ([method send], [method send_text], [method get_ready_state] ...).
 ///
 /// **Migrating from Godot 3:** this is Godot 3's `WebSocketPeer` (Godot 4
@@ -160,6 +163,11 @@ impl WebSocketServerPeer {
     /// Sends [param message] as one WebSocket message, binary by default (Godot 4's
     /// `WebSocketPeer.send`). Returns `ERR_OUT_OF_MEMORY` when the
     /// outbound buffer is full: nothing is sent then, try again later.
+    ///
+    /// Use it to echo or forward packets as they came: `send(packet, mode)` sends an empty
+    /// message too, while [method PacketPeer.put_packet] returns `OK` for an empty array
+    /// without sending anything (the engine never calls the peer for it). Forward text as
+    /// bytes: `get_string_from_utf8()` stops at the first NUL byte.
     #[func]
     fn send(&mut self, message: PackedByteArray, #[opt(default = 1)] write_mode: i64) -> GdError {
         let text = write_mode == Self::WRITE_MODE_TEXT;
