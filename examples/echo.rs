@@ -1,8 +1,8 @@
 //! A WebSocket echo server on the engine-free core, driven the way Godot drives it:
 //! one thread polls events and answers every message with the same kind of message.
 //!
-//! `cargo run --release --example echo -- [PORT] [--buffer-kb N] [--packets N]`
-//! prints `listening on PORT` once ready. Used by the Autobahn conformance run and
+//! `cargo run --release --example echo -- [PORT] [--buffer-kb N] [--packets N]
+//! [--handshake-timeout SECS] [--heartbeat SECS]` prints `listening on PORT` once ready. Used by the Autobahn conformance run and
 //! the benchmark.
 
 use std::collections::HashMap;
@@ -14,6 +14,8 @@ fn main() {
     let mut port = 9001u16;
     let mut kb = 64i64;
     let mut packets = 1024i64;
+    let mut handshake_timeout = 3.0f64;
+    let mut heartbeat = 0.0f64;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -29,17 +31,29 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .expect("--packets N")
             }
-            p => {
-                port = p
-                    .parse()
-                    .expect("usage: echo [PORT] [--buffer-kb N] [--packets N]")
+            "--handshake-timeout" => {
+                handshake_timeout = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--handshake-timeout SECS")
             }
+            "--heartbeat" => {
+                heartbeat = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--heartbeat SECS")
+            }
+            p => port = p.parse().expect(
+                "usage: echo [PORT] [--buffer-kb N] [--packets N] [--handshake-timeout SECS] [--heartbeat SECS]",
+            ),
         }
     }
     let mut server = Server::new();
     server.set_bind_ip("127.0.0.1");
     let buffers = Buffers::from_godot(kb, packets, kb, packets).expect("buffer sizes");
     server.set_buffers(buffers).unwrap();
+    server.set_handshake_timeout(Duration::from_secs_f64(handshake_timeout));
+    server.set_heartbeat_interval(Duration::from_secs_f64(heartbeat));
     if let Err(e) = server.listen(port, &[], false) {
         eprintln!("echo: {e}");
         std::process::exit(1);

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use godot_websocket_server::core::{Buffers, Error, Event, ReadyState, SendError, Server};
+use godot_websocket_server::core::{
+    Buffers, Error, Event, ReadyState, Refused, SendError, Server,
+};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -436,6 +438,8 @@ fn handshake_timeout_drops_silent_and_half_requests() {
         1,
         "stalled clients never become peers"
     );
+    assert_eq!(server.stats().refused_for(Refused::HandshakeTimeout), 2);
+    assert_eq!(server.stats().accepted, 1);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The process-wide runtime: shutting it down (as the library does before it is
-//! unloaded) drops every connection and joins its threads; the next listen() starts a
-//! new one. In its own test binary because the runtime is global.
+//! unloaded) closes every connection with 1001 (going away), joins its threads; the next
+//! listen() starts a new one. In its own test binary because the runtime is global.
 
 mod common;
 
@@ -9,6 +9,8 @@ use std::time::Duration;
 use common::*;
 use futures_util::StreamExt;
 use godot_websocket_server::core::{Event, runtime};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 #[test]
 fn shutdown_joins_threads_and_a_new_listen_starts_again() {
@@ -22,7 +24,13 @@ fn shutdown_joins_threads_and_a_new_listen_starts_again() {
 
     runtime::shutdown();
     assert!(!runtime::is_running());
-    // The connection task was dropped: the client sees the end, the server a disconnect.
+    // The client was told the server is going away, then the connection ended; the
+    // server reports a disconnect.
+    let close = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), c.next()).await });
+    match close {
+        Ok(Some(Ok(Message::Close(Some(frame))))) => assert_eq!(frame.code, CloseCode::Away),
+        other => panic!("expected a close frame with 1001, got {other:?}"),
+    }
     let end = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), c.next()).await });
     assert!(
         matches!(end, Ok(None) | Ok(Some(Err(_)))),

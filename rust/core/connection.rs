@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -13,18 +13,21 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{sleep, timeout};
+use tokio::time::{sleep, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::handshake::{self, ReadError, Upgrade};
+use super::handshake::{self, ReadError, Refusal, Upgrade};
+use super::heartbeat::{self, Beat, Heartbeat};
+use super::limits::{LimitRefusal, Refusing, Slot};
 use super::multiplayer;
 use super::peer::{Command, Message, Peer, PeerShared, ReadyState};
 use super::runtime;
 use super::session::{RawEvent, Session, stopped};
+use super::stats::Refused;
 use super::stream::ServerStream;
 
 type Ws = WebSocketStream<ServerStream>;
@@ -42,22 +45,30 @@ const LINGER: Duration = Duration::from_millis(500);
 /// How long a connection that broke the protocol waits for the caller to read what came
 /// before and to send its replies.
 const FAIL_GRACE: Duration = Duration::from_millis(500);
+/// Longest time a connection refused by a limit may take to be told so (HTTP 503).
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serves one accepted TCP connection to its end.
+/// Serves one accepted TCP connection to its end; it holds `slot` under the connection
+/// limits until then.
 pub(crate) async fn serve(
     tcp: TcpStream,
     remote: SocketAddr,
     session: Arc<Session>,
     mut shutdown: watch::Receiver<bool>,
+    slot: Slot,
 ) {
+    let _slot = slot;
     let _live = runtime::LiveConnection::new();
     let _ = tcp.set_nodelay(true);
     let opened = tokio::select! {
-        r = timeout(session.handshake_timeout, open(tcp, &session)) => r,
+        r = timeout(session.handshake_timeout, open(tcp, &session, || session.refusal())) => r,
         _ = stopped(&mut shutdown) => return,
     };
-    let Ok(Some((stream, upgrade))) = opened else {
-        return; // timed out, refused or failed: never a peer
+    let (stream, upgrade) = match opened {
+        Ok(Ok(opened)) => opened,
+        // Timed out, refused or failed: never a peer.
+        Ok(Err(why)) => return session.counters.refused(why),
+        Err(_) => return session.counters.refused(Refused::HandshakeTimeout),
     };
     let id = session.next_id();
     let secure = matches!(stream, ServerStream::Tls(_));
@@ -69,6 +80,7 @@ pub(crate) async fn serve(
         secure,
         session.buffers,
         commands,
+        session.counters.clone(),
     ));
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
@@ -87,6 +99,7 @@ pub(crate) async fn serve(
             return;
         }
     }
+    session.counters.accepted();
     let mut guard = Disconnect {
         session: &session,
         peer: peer.clone(),
@@ -112,22 +125,44 @@ impl Drop for Disconnect<'_> {
     }
 }
 
-/// TLS (when configured) and the HTTP upgrade. `None`: refused or failed.
-async fn open(tcp: TcpStream, session: &Session) -> Option<(ServerStream, Upgrade)> {
+/// Answers a connection turned away by a connection limit: TLS when configured, then the
+/// request is read and answered with HTTP 503 (bounded in time; never a peer).
+pub(crate) async fn refuse(tcp: TcpStream, session: Arc<Session>, why: LimitRefusal, refusing: Refusing) {
+    let _refusing = refusing;
+    let _live = runtime::LiveConnection::new();
+    let detail = match why {
+        LimitRefusal::Total => "the server is full (max_connections); try again later",
+        LimitRefusal::PerIp => {
+            "too many connections from your address (max_connections_per_ip)"
+        }
+    };
+    let wait = session.handshake_timeout.min(REFUSAL_TIMEOUT);
+    let refusal = || Some(Refusal::new(503, detail));
+    let _ = timeout(wait, open(tcp, &session, refusal)).await;
+}
+
+/// TLS (when configured) and the HTTP upgrade; why not, when refused or failed.
+async fn open(
+    tcp: TcpStream,
+    session: &Session,
+    refuse: impl Fn() -> Option<Refusal>,
+) -> Result<(ServerStream, Upgrade), Refused> {
     let acceptor = session.tls.read().clone();
     let mut stream = match acceptor {
-        Some(acceptor) => ServerStream::Tls(Box::new(acceptor.accept(tcp).await.ok()?)),
+        Some(acceptor) => match acceptor.accept(tcp).await {
+            Ok(tls) => ServerStream::Tls(Box::new(tls)),
+            Err(_) => return Err(Refused::BadRequest),
+        },
         None => ServerStream::Plain(tcp),
     };
-    let refusing = || session.refusing.load(Ordering::Acquire);
-    match handshake::upgrade(&mut stream, &session.protocols, refusing).await {
-        Ok(upgrade) => Some((stream, upgrade)),
+    match handshake::upgrade(&mut stream, &session.protocols, refuse).await {
+        Ok(upgrade) => Ok((stream, upgrade)),
         Err(ReadError::Refused(refusal)) => {
             let _ = stream.write_all(&refusal.response()).await;
             linger(&mut stream).await;
-            None
+            Err(refusal.why)
         }
-        Err(_) => None,
+        Err(_) => Err(Refused::BadRequest),
     }
 }
 
@@ -170,6 +205,7 @@ async fn run(
         sleep(session.close_timeout).await;
     };
     tokio::pin!(close_timer);
+    let mut heartbeat = Heartbeat::new(session.heartbeat_interval(), peer.opened);
     let mut writer_done = false;
     let mut shutting_down = false;
     let mut failing: Option<(u16, &'static str)> = None;
@@ -199,6 +235,17 @@ async fn run(
                         WriteEnd::Failed if peer.state() == ReadyState::Closing => writer_done = true,
                         WriteEnd::Failed => break Outcome::Done(false),
                     },
+                    _ = beat(&heartbeat, peer), if heartbeat.is_some() => {
+                        let reading = !peer.reader_paused.load(Ordering::Acquire);
+                        let hb = heartbeat.as_mut().expect("guarded");
+                        match hb.check(Instant::now(), peer.last_received(), reading) {
+                            Beat::Dead => break Outcome::Done(false),
+                            Beat::Ping(payload) => {
+                                let _ = peer.commands.send(Command::Ping(payload));
+                            }
+                            Beat::Wait => {}
+                        }
+                    }
                     _ = &mut close_timer => break Outcome::Done(false),
                     _ = peer.kill.notified() => break Outcome::Done(false),
                     _ = stopped(shutdown), if !shutting_down => {
@@ -221,6 +268,13 @@ async fn run(
                 return false;
             }
         }
+    }
+}
+
+/// Resolves when the heartbeat has something to check.
+async fn beat(heartbeat: &Option<Heartbeat>, peer: &PeerShared) {
+    if let Some(hb) = heartbeat {
+        sleep_until(hb.deadline(peer.last_received()).into()).await;
     }
 }
 
@@ -268,6 +322,7 @@ async fn read_loop(
             peer.reader_paused.store(false, Ordering::SeqCst);
         }
         let mut next = stream.next().await;
+        peer.touch();
         loop {
             if let Err(end) = handle(next, peer, &mut batch) {
                 session.push_all(&mut batch);
@@ -313,7 +368,13 @@ fn handle(
             }
             return Ok(());
         }
-        Some(Ok(_)) => return Ok(()), // ping and pong: tungstenite answers pings itself
+        Some(Ok(WsMessage::Pong(payload))) => {
+            if let Some(rtt) = heartbeat::round_trip(&payload, peer.opened.elapsed()) {
+                peer.record_round_trip(rtt);
+            }
+            return Ok(());
+        }
+        Some(Ok(_)) => return Ok(()), // pings: tungstenite answers them itself
         Some(Err(e)) => {
             return Err(match e {
                 WsError::Capacity(_) => Outcome::Fail(1009, "message too big"),
@@ -328,6 +389,7 @@ fn handle(
     };
     peer.unread_packets.fetch_add(1, Ordering::AcqRel);
     peer.unread_bytes.fetch_add(data.len(), Ordering::AcqRel);
+    peer.traffic.received(1, data.len());
     batch.push(RawEvent::Message(peer.clone(), Message { data, is_text }));
     Ok(())
 }
@@ -385,6 +447,12 @@ async fn write_loop(
                     end = Some(WriteEnd::NoDelay(on));
                     break;
                 }
+                Command::Ping(payload) => {
+                    let ping = WsMessage::Ping(Bytes::copy_from_slice(&payload));
+                    if sink.feed(ping).await.is_err() {
+                        return WriteEnd::Failed;
+                    }
+                }
             }
             if packets < WRITE_BATCH {
                 next = rx.try_recv().ok();
@@ -394,6 +462,7 @@ async fn write_loop(
             return WriteEnd::Failed;
         }
         peer.sent(packets, bytes);
+        peer.traffic.sent(packets, bytes);
         if let Some(end) = end {
             return end;
         }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use super::peer::PeerId;
+use super::ids::PeerId;
 
 /// Why a server operation failed.
 #[derive(Debug)]

@@ -4,6 +4,8 @@
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use super::stats::Refused;
+
 /// Largest upgrade request accepted, headers included (Godot's own cap is 4096 bytes;
 /// browsers with cookies send more).
 pub(crate) const MAX_REQUEST_BYTES: usize = 16 * 1024;
@@ -35,10 +37,12 @@ pub(crate) struct Refusal {
     pub status: u16,
     pub reason: &'static str,
     pub detail: String,
+    /// How the statistics count it.
+    pub why: Refused,
 }
 
 impl Refusal {
-    fn new(status: u16, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u16, detail: impl Into<String>) -> Self {
         let reason = match status {
             400 => "Bad Request",
             405 => "Method Not Allowed",
@@ -51,7 +55,14 @@ impl Refusal {
             status,
             reason,
             detail: detail.into(),
+            why: Refused::BadRequest,
         }
+    }
+
+    /// The same refusal, counted under `why`.
+    pub(crate) fn because(mut self, why: Refused) -> Self {
+        self.why = why;
+        self
     }
 
     /// The full HTTP response for this refusal.
@@ -185,6 +196,7 @@ pub(crate) fn check_request(head: &[u8], supported: &[String]) -> Result<Request
                 "no common subprotocol: client offered {offered:?}, server supports {supported:?}"
             ),
         )
+        .because(Refused::Subprotocol)
     })?;
     Ok(RequestInfo {
         path,
@@ -242,21 +254,18 @@ pub(crate) fn accept_response(request: &RequestInfo) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Reads, checks and answers the upgrade request. `refuse` turns every valid request
-/// away with 503. On refusal the HTTP error response has been written.
+/// Reads, checks and answers the upgrade request. `refuse` may turn a valid request
+/// away. On refusal the HTTP error response has not been written yet.
 pub(crate) async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     supported: &[String],
-    refuse: impl Fn() -> bool,
+    refuse: impl Fn() -> Option<Refusal>,
 ) -> Result<Upgrade, ReadError> {
     let (buf, head_len) = read_request(stream).await?;
     let head = &buf[..head_len];
-    let checked = check_request(head, supported).and_then(|ok| {
-        if refuse() {
-            Err(Refusal::new(503, "the server refuses new connections"))
-        } else {
-            Ok(ok)
-        }
+    let checked = check_request(head, supported).and_then(|ok| match refuse() {
+        Some(refusal) => Err(refusal),
+        None => Ok(ok),
     });
     match checked {
         Ok(request) => {

@@ -8,7 +8,8 @@
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::peer::PeerId;
+/// A peer id: a positive int32, at least 2 (1 is the server in Godot's multiplayer).
+pub type PeerId = i32;
 
 /// The prime 2^31 - 1.
 const MODULUS: u64 = i32::MAX as u64;

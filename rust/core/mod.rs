@@ -16,17 +16,23 @@
 mod connection;
 mod error;
 mod handshake;
+mod heartbeat;
 mod ids;
+mod limits;
 pub mod multiplayer;
 mod peer;
 pub mod runtime;
 mod server;
 mod session;
+mod stats;
 mod stream;
 mod tls;
 
 pub use error::{Error, SendError};
 pub use handshake::select_protocol;
-pub use peer::{Message, Peer, PeerId, ReadyState};
-pub use server::{Buffers, Event, MultiplayerPacket, Server};
+pub use ids::PeerId;
+pub use limits::{Buffers, LimitRefusal};
+pub use peer::{Message, Peer, ReadyState};
+pub use server::{Event, MultiplayerPacket, Server};
+pub use stats::{Refused, Stats};
 pub use tls::TlsConfig;

@@ -3,7 +3,8 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -11,10 +12,9 @@ use tokio::sync::{Notify, mpsc};
 
 use super::error::{Error, SendError};
 use super::handshake::RequestInfo;
-use super::server::Buffers;
-
-/// A peer id: a positive int32, at least 2 (1 is the server in Godot's multiplayer).
-pub type PeerId = i32;
+use super::ids::PeerId;
+use super::limits::Buffers;
+use super::stats::{Counters, Traffic};
 
 /// A connection's state, with Godot 4's `WebSocketPeer.State` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,11 @@ pub(crate) enum Command {
     Send { data: Bytes, is_text: bool },
     Close { code: u16, reason: String },
     NoDelay(bool),
+    Ping([u8; 8]),
 }
+
+/// No round-trip time measured yet.
+const NO_RTT: u64 = u64::MAX;
 
 /// The state shared between the caller's thread and a connection task.
 pub(crate) struct PeerShared {
@@ -86,6 +90,15 @@ pub(crate) struct PeerShared {
     pub close_started: Notify,
     /// Drop the connection at once.
     pub kill: Notify,
+    /// When the upgrade completed.
+    pub opened: Instant,
+    /// When the last frame of any kind arrived, in nanoseconds since `opened`.
+    last_received: AtomicU64,
+    /// Messages and bytes each way.
+    pub traffic: Traffic,
+    /// Round-trip times from the heartbeat's pings, in nanoseconds (NO_RTT until measured).
+    rtt_last: AtomicU64,
+    rtt_smoothed: AtomicU64,
 }
 
 impl PeerShared {
@@ -96,6 +109,7 @@ impl PeerShared {
         secure: bool,
         limits: Buffers,
         commands: mpsc::UnboundedSender<Command>,
+        counters: Arc<Counters>,
     ) -> Self {
         let RequestInfo {
             path,
@@ -122,7 +136,32 @@ impl PeerShared {
             queued_bytes: AtomicUsize::new(0),
             close_started: Notify::new(),
             kill: Notify::new(),
+            opened: Instant::now(),
+            last_received: AtomicU64::new(0),
+            traffic: Traffic::new(counters),
+            rtt_last: AtomicU64::new(NO_RTT),
+            rtt_smoothed: AtomicU64::new(NO_RTT),
         }
+    }
+
+    /// Records that a frame arrived now.
+    pub fn touch(&self) {
+        let since = self.opened.elapsed().as_nanos() as u64;
+        self.last_received.store(since, Ordering::Relaxed);
+    }
+
+    /// When the last frame arrived (the upgrade, if none since).
+    pub fn last_received(&self) -> Instant {
+        self.opened + Duration::from_nanos(self.last_received.load(Ordering::Relaxed))
+    }
+
+    /// Records a round-trip time; the smoothed value follows RFC 6298 (7/8 old, 1/8 new).
+    pub fn record_round_trip(&self, rtt: Duration) {
+        let ns = rtt.as_nanos().min(u128::from(NO_RTT - 1)) as u64;
+        self.rtt_last.store(ns, Ordering::Relaxed);
+        let old = self.rtt_smoothed.load(Ordering::Relaxed);
+        let smoothed = if old == NO_RTT { ns } else { old - old / 8 + ns / 8 };
+        self.rtt_smoothed.store(smoothed, Ordering::Relaxed);
     }
 
     pub fn state(&self) -> ReadyState {
@@ -358,6 +397,29 @@ impl Peer {
     /// Drops the connection at once, without a close handshake (unclean).
     pub fn abort(&self) {
         self.0.kill.notify_one();
+    }
+
+    /// The round-trip time of the last ping answered (heartbeat on), `None` until one was.
+    pub fn last_round_trip(&self) -> Option<Duration> {
+        let ns = self.0.rtt_last.load(Ordering::Relaxed);
+        (ns != NO_RTT).then(|| Duration::from_nanos(ns))
+    }
+
+    /// The smoothed round-trip time (RFC 6298 weights), `None` until a ping was answered.
+    pub fn smoothed_round_trip(&self) -> Option<Duration> {
+        let ns = self.0.rtt_smoothed.load(Ordering::Relaxed);
+        (ns != NO_RTT).then(|| Duration::from_nanos(ns))
+    }
+
+    /// Messages received, bytes received, messages sent and bytes sent (payload bytes;
+    /// "sent" is written to the socket).
+    pub fn traffic(&self) -> [u64; 4] {
+        self.0.traffic.totals()
+    }
+
+    /// How long the connection has been open.
+    pub fn connected_for(&self) -> Duration {
+        self.0.opened.elapsed()
     }
 
     /// Turns Nagle's algorithm off (`true`, the default here) or on.

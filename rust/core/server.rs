@@ -11,73 +11,19 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 
 use super::error::{Error, SendError};
+use super::limits::{Buffers, ConnectionLimits};
 use super::ids::IdGenerator;
 use super::multiplayer::Target;
-use super::peer::{Message, Peer, PeerId, PeerShared};
+use super::ids::PeerId;
+use super::peer::{Message, Peer, PeerShared};
 use super::runtime;
 use super::session::{self, RawEvent, Session};
+use super::stats::{Counters, Stats};
 use super::tls::TlsConfig;
 
 /// Listen backlog: a burst of clients connecting at once must not overflow it
 /// (Godot's own TCPServer uses 8).
 const BACKLOG: i32 = 1024;
-
-/// Per-peer buffer limits, as Godot 3's `set_buffers()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Buffers {
-    /// Most bytes of received messages not yet read; also the largest message accepted.
-    pub in_bytes: usize,
-    /// Most received messages not yet read.
-    pub in_packets: usize,
-    /// Most bytes queued for sending; also the largest message that can be sent.
-    pub out_bytes: usize,
-    /// Most messages queued for sending.
-    pub out_packets: usize,
-}
-
-impl Default for Buffers {
-    /// 64 KiB and 1024 packets each way, Godot 3's defaults.
-    fn default() -> Self {
-        Buffers {
-            in_bytes: 64 * 1024,
-            in_packets: 1024,
-            out_bytes: 64 * 1024,
-            out_packets: 1024,
-        }
-    }
-}
-
-impl Buffers {
-    /// Largest buffer accepted, in KiB (1 GiB).
-    pub const MAX_KB: i64 = 1024 * 1024;
-    /// Most packets accepted in one buffer.
-    pub const MAX_PACKETS: i64 = 1 << 24;
-
-    /// Godot 3's `set_buffers(in_kb, in_packets, out_kb, out_packets)`: sizes in KiB,
-    /// every value rounded up to a power of two.
-    pub fn from_godot(
-        in_kb: i64,
-        in_packets: i64,
-        out_kb: i64,
-        out_packets: i64,
-    ) -> Result<Self, Error> {
-        let check = |name: &str, v: i64, max: i64| {
-            if v <= 0 || v > max {
-                Err(Error::InvalidParameter(format!(
-                    "set_buffers: {name} is {v}; it must be between 1 and {max}"
-                )))
-            } else {
-                Ok((v as usize).next_power_of_two())
-            }
-        };
-        Ok(Buffers {
-            in_bytes: check("in_kb", in_kb, Self::MAX_KB)? * 1024,
-            in_packets: check("in_packets", in_packets, Self::MAX_PACKETS)?,
-            out_bytes: check("out_kb", out_kb, Self::MAX_KB)? * 1024,
-            out_packets: check("out_packets", out_packets, Self::MAX_PACKETS)?,
-        })
-    }
-}
 
 /// What `poll()` reports, per peer in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +66,9 @@ pub struct Server {
     buffers: Buffers,
     tls: Option<TlsConfig>,
     refuse_new: bool,
+    heartbeat: Duration,
+    limits: Arc<ConnectionLimits>,
+    counters: Arc<Counters>,
     multiplayer: bool,
     ids: Arc<IdGenerator>,
     listening: Option<Listening>,
@@ -145,6 +94,9 @@ impl Server {
             buffers: Buffers::default(),
             tls: None,
             refuse_new: false,
+            heartbeat: Duration::ZERO,
+            limits: Arc::default(),
+            counters: Arc::default(),
             multiplayer: false,
             ids: Arc::new(IdGenerator::new()),
             listening: None,
@@ -225,6 +177,57 @@ impl Server {
         self.refuse_new
     }
 
+    /// Sends a ping to every peer each `interval` and drops a peer from which nothing at
+    /// all arrived for two intervals (`Disconnected`, unclean). Zero turns it off (the
+    /// default). Applies to clients that connect from now on.
+    pub fn set_heartbeat_interval(&mut self, interval: Duration) {
+        self.heartbeat = interval;
+        if let Some(l) = &self.listening {
+            l.session
+                .heartbeat_ns
+                .store(interval.as_nanos() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// See [`Server::set_heartbeat_interval`].
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat
+    }
+
+    /// Most connections open at once, handshakes in progress included (0: no limit, the
+    /// default). Past it new clients get HTTP 503 and never become peers. Applies at once.
+    pub fn set_max_connections(&mut self, max: usize) {
+        self.limits.set_max_total(max);
+    }
+
+    /// See [`Server::set_max_connections`].
+    pub fn max_connections(&self) -> usize {
+        self.limits.max_total()
+    }
+
+    /// The same as [`Server::set_max_connections`] per client IP address.
+    pub fn set_max_connections_per_ip(&mut self, max: usize) {
+        self.limits.set_max_per_ip(max);
+    }
+
+    /// See [`Server::set_max_connections_per_ip`].
+    pub fn max_connections_per_ip(&self) -> usize {
+        self.limits.max_per_ip()
+    }
+
+    /// Connections open now: peers and handshakes in progress.
+    pub fn open_connections(&self) -> usize {
+        self.limits.open()
+    }
+
+    /// The server's statistics now (totals since this object was made).
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.counters.snapshot();
+        stats.peers = self.peers.len() as u64;
+        stats.handshakes = (self.limits.open() as u64).saturating_sub(stats.peers);
+        stats
+    }
+
     /// Starts listening on `port` (0 picks a free one, see [`Server::local_port`]).
     /// `protocols` are the subprotocols the server speaks; `multiplayer` selects Godot
     /// 4's multiplayer protocol (id message first, packets through [`Server::mp_get_packet`]).
@@ -255,6 +258,9 @@ impl Server {
             multiplayer,
             self.tls.as_ref().map(|t| t.acceptor.clone()),
             self.refuse_new,
+            self.heartbeat,
+            self.limits.clone(),
+            self.counters.clone(),
             self.ids.clone(),
         ));
         let (handle, going_away) = runtime::started();

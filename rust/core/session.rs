@@ -2,7 +2,7 @@
 //! happens into its event queue; the caller's thread swaps the queue out in `poll()`.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -11,9 +11,12 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::connection;
+use super::handshake::Refusal;
 use super::ids::IdGenerator;
-use super::peer::{Message, PeerId, PeerShared};
-use super::server::Buffers;
+use super::ids::PeerId;
+use super::limits::{Admission, Buffers, ConnectionLimits, LimitRefusal};
+use super::stats::{Counters, Refused};
+use super::peer::{Message, PeerShared};
 
 /// What a connection task reports, in the order it happened.
 pub(crate) enum RawEvent {
@@ -36,6 +39,10 @@ pub(crate) struct Session {
     pub multiplayer: bool,
     pub tls: RwLock<Option<TlsAcceptor>>,
     pub refusing: AtomicBool,
+    /// Heartbeat interval in nanoseconds (0: off), for connections opened from now on.
+    pub heartbeat_ns: AtomicU64,
+    pub limits: Arc<ConnectionLimits>,
+    pub counters: Arc<Counters>,
     ids: Arc<IdGenerator>,
     events: Mutex<Vec<RawEvent>>,
     ready: Condvar,
@@ -51,6 +58,9 @@ impl Session {
         multiplayer: bool,
         tls: Option<TlsAcceptor>,
         refusing: bool,
+        heartbeat: Duration,
+        limits: Arc<ConnectionLimits>,
+        counters: Arc<Counters>,
         ids: Arc<IdGenerator>,
     ) -> Self {
         Session {
@@ -61,10 +71,25 @@ impl Session {
             multiplayer,
             tls: RwLock::new(tls),
             refusing: AtomicBool::new(refusing),
+            heartbeat_ns: AtomicU64::new(heartbeat.as_nanos() as u64),
+            limits,
+            counters,
             ids,
             events: Mutex::new(Vec::new()),
             ready: Condvar::new(),
         }
+    }
+
+    /// The heartbeat interval for a connection opening now (zero: off).
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_nanos(self.heartbeat_ns.load(Ordering::Relaxed))
+    }
+
+    /// Why a valid upgrade request is turned away now, if it is.
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.refusing
+            .load(Ordering::Acquire)
+            .then(|| Refusal::new(503, "the server refuses new connections").because(Refused::Refusing))
     }
 
     /// A new peer id: never handed out before by this server.
@@ -117,9 +142,19 @@ pub(crate) async fn accept_loop(
             _ = stopped(&mut shutdown) => break,
             _ = stopped(&mut going_away) => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, remote)) => {
-                    tokio::spawn(connection::serve(tcp, remote, session.clone(), for_connections.clone()));
-                }
+                Ok((tcp, remote)) => match session.limits.admit(remote.ip()) {
+                    Admission::Admitted(slot) => {
+                        tokio::spawn(connection::serve(tcp, remote, session.clone(), for_connections.clone(), slot));
+                    }
+                    Admission::Refused(why, refusing) => {
+                        session.counters.refused(counted(why));
+                        tokio::spawn(connection::refuse(tcp, session.clone(), why, refusing));
+                    }
+                    Admission::Dropped(why) => {
+                        session.counters.refused(counted(why));
+                        drop(tcp);
+                    }
+                },
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     if !is_per_connection_error(&e) {
@@ -137,6 +172,13 @@ pub(crate) async fn accept_loop(
 /// Resolves once the shutdown signal is set.
 pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+fn counted(why: LimitRefusal) -> Refused {
+    match why {
+        LimitRefusal::Total => Refused::Limit,
+        LimitRefusal::PerIp => Refused::PerIpLimit,
+    }
 }
 
 fn is_per_connection_error(e: &std::io::Error) -> bool {

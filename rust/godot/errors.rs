@@ -71,6 +71,20 @@ pub fn seconds(value: f64, name: &str) -> Result<Duration, Error> {
     }
 }
 
+/// A count limit from GDScript's int (0 for no limit); `None` after reporting a
+/// negative value.
+pub fn count(value: i64, what: &str) -> Option<usize> {
+    match usize::try_from(value) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            godot::global::godot_error!(
+                "{what} is {value}; use 0 for no limit or a positive number (the old value stays)"
+            );
+            None
+        }
+    }
+}
+
 /// A peer id from GDScript's int (ids are int32).
 pub fn peer_id(value: i64) -> i32 {
     i32::try_from(value).unwrap_or(0)

@@ -66,6 +66,27 @@ pub struct WebSocketServer {
     #[init(val = 3.0)]
     handshake_timeout: f64,
 
+    /// Seconds between pings to every client, to find dead connections (phones that
+    /// sleep, pulled cables: no close ever arrives). A client from which nothing at all
+    /// arrived for two intervals (no pong, no message) is dropped:
+    /// [signal client_disconnected] follows with `was_clean_close = false`. Browsers,
+    /// Godot's [WebSocketPeer] and other clients answer pings on their own. `0` (the
+    /// default) turns it off. Applies to clients that connect after it is set. The pings
+    /// also measure each client's round-trip time.
+    #[var(get = get_heartbeat_interval, set = set_heartbeat_interval)]
+    heartbeat_interval: PhantomVar<f64>,
+
+    /// Most connections open at once, upgrades in progress included (`0`: no limit, the
+    /// default). Past it, new clients are answered HTTP 503 and never become peers, so a
+    /// flood of half-open sockets cannot use up memory or file descriptors. Applies at once.
+    #[var(get = get_max_connections, set = set_max_connections)]
+    max_connections: PhantomVar<i64>,
+
+    /// Most connections open at once from one IP address, upgrades in progress included
+    /// (`0`: no limit, the default). Past it, that address gets HTTP 503. Applies at once.
+    #[var(get = get_max_connections_per_ip, set = set_max_connections_per_ip)]
+    max_connections_per_ip: PhantomVar<i64>,
+
     /// With [member ssl_certificate], makes the server speak TLS (`wss://`).
     /// Set both again while listening to renew the certificate: new connections use the new
     /// one, connected clients stay.
@@ -276,6 +297,55 @@ impl WebSocketServer {
     #[func]
     fn get_worker_threads() -> i64 {
         crate::core::runtime::worker_threads() as i64
+    }
+
+    /// See [member heartbeat_interval].
+    #[func]
+    fn get_heartbeat_interval(&self) -> f64 {
+        self.server.heartbeat_interval().as_secs_f64()
+    }
+
+    /// See [member heartbeat_interval].
+    #[func]
+    fn set_heartbeat_interval(&mut self, seconds: f64) {
+        if seconds == 0.0 {
+            self.server.set_heartbeat_interval(std::time::Duration::ZERO);
+            return;
+        }
+        match errors::seconds(seconds, "heartbeat_interval") {
+            Ok(d) => self.server.set_heartbeat_interval(d),
+            Err(e) => {
+                errors::report("WebSocketServer.heartbeat_interval (0 turns it off)", &e);
+            }
+        }
+    }
+
+    /// See [member max_connections].
+    #[func]
+    fn get_max_connections(&self) -> i64 {
+        self.server.max_connections() as i64
+    }
+
+    /// See [member max_connections].
+    #[func]
+    fn set_max_connections(&mut self, max: i64) {
+        if let Some(max) = errors::count(max, "WebSocketServer.max_connections") {
+            self.server.set_max_connections(max);
+        }
+    }
+
+    /// See [member max_connections_per_ip].
+    #[func]
+    fn get_max_connections_per_ip(&self) -> i64 {
+        self.server.max_connections_per_ip() as i64
+    }
+
+    /// See [member max_connections_per_ip].
+    #[func]
+    fn set_max_connections_per_ip(&mut self, max: i64) {
+        if let Some(max) = errors::count(max, "WebSocketServer.max_connections_per_ip") {
+            self.server.set_max_connections_per_ip(max);
+        }
     }
 
     /// The private key for wss:// (see the property).

@@ -1,0 +1,236 @@
+//! Limits on what clients may hold and open: per-peer buffers (Godot 3's
+//! `set_buffers()`), and caps on open connections, in all and per address, that count
+//! handshakes in progress too.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use super::error::Error;
+
+/// Per-peer buffer limits, as Godot 3's `set_buffers()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buffers {
+    /// Most bytes of received messages not yet read; also the largest message accepted.
+    pub in_bytes: usize,
+    /// Most received messages not yet read.
+    pub in_packets: usize,
+    /// Most bytes queued for sending; also the largest message that can be sent.
+    pub out_bytes: usize,
+    /// Most messages queued for sending.
+    pub out_packets: usize,
+}
+
+impl Default for Buffers {
+    /// 64 KiB and 1024 packets each way, Godot 3's defaults.
+    fn default() -> Self {
+        Buffers {
+            in_bytes: 64 * 1024,
+            in_packets: 1024,
+            out_bytes: 64 * 1024,
+            out_packets: 1024,
+        }
+    }
+}
+
+impl Buffers {
+    /// Largest buffer accepted, in KiB (1 GiB).
+    pub const MAX_KB: i64 = 1024 * 1024;
+    /// Most packets accepted in one buffer.
+    pub const MAX_PACKETS: i64 = 1 << 24;
+
+    /// Godot 3's `set_buffers(in_kb, in_packets, out_kb, out_packets)`: sizes in KiB,
+    /// every value rounded up to a power of two.
+    pub fn from_godot(
+        in_kb: i64,
+        in_packets: i64,
+        out_kb: i64,
+        out_packets: i64,
+    ) -> Result<Self, Error> {
+        let check = |name: &str, v: i64, max: i64| {
+            if v <= 0 || v > max {
+                Err(Error::InvalidParameter(format!(
+                    "set_buffers: {name} is {v}; it must be between 1 and {max}"
+                )))
+            } else {
+                Ok((v as usize).next_power_of_two())
+            }
+        };
+        Ok(Buffers {
+            in_bytes: check("in_kb", in_kb, Self::MAX_KB)? * 1024,
+            in_packets: check("in_packets", in_packets, Self::MAX_PACKETS)?,
+            out_bytes: check("out_kb", out_kb, Self::MAX_KB)? * 1024,
+            out_packets: check("out_packets", out_packets, Self::MAX_PACKETS)?,
+        })
+    }
+}
+
+/// Most refused connections answered at once (with HTTP 503) while over a connection
+/// limit; past it, further connections are closed at once without an answer, so that a
+/// flood cannot hold file descriptors.
+const MAX_REFUSING: usize = 256;
+
+/// Why a connection was turned away by a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitRefusal {
+    /// `max_connections` open connections already.
+    Total,
+    /// `max_connections_per_ip` open connections from this address already.
+    PerIp,
+}
+
+/// Caps on open connections (handshakes in progress included), shared by the accept
+/// loops and connection tasks of a server. Changes apply at once to new connections.
+#[derive(Default)]
+pub(crate) struct ConnectionLimits {
+    max_total: AtomicUsize,
+    max_per_ip: AtomicUsize,
+    open: AtomicUsize,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    refusing: AtomicUsize,
+}
+
+/// What the accept loop does with a new TCP connection.
+pub(crate) enum Admission {
+    /// Serve it; the slot is freed when dropped.
+    Admitted(Slot),
+    /// Answer HTTP 503 and close; counted while the answer is under way.
+    Refused(LimitRefusal, Refusing),
+    /// Too many refusals under way: close at once.
+    Dropped(LimitRefusal),
+}
+
+impl ConnectionLimits {
+    /// Most open connections, 0 for no limit.
+    pub fn set_max_total(&self, max: usize) {
+        self.max_total.store(max, Ordering::Relaxed);
+    }
+
+    pub fn max_total(&self) -> usize {
+        self.max_total.load(Ordering::Relaxed)
+    }
+
+    /// Most open connections from one IP address, 0 for no limit.
+    pub fn set_max_per_ip(&self, max: usize) {
+        self.max_per_ip.store(max, Ordering::Relaxed);
+    }
+
+    pub fn max_per_ip(&self) -> usize {
+        self.max_per_ip.load(Ordering::Relaxed)
+    }
+
+    /// Connections open now, handshakes included.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Takes a slot for a connection from `ip`, or says why not.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Admission {
+        let ip = ip.to_canonical();
+        let max_total = self.max_total();
+        let max_per_ip = self.max_per_ip();
+        let mut per_ip = self.per_ip.lock();
+        let from_ip = per_ip.get(&ip).copied().unwrap_or(0);
+        let refusal = if max_total > 0 && self.open() >= max_total {
+            Some(LimitRefusal::Total)
+        } else if max_per_ip > 0 && from_ip >= max_per_ip {
+            Some(LimitRefusal::PerIp)
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            drop(per_ip);
+            return if self.refusing.fetch_add(1, Ordering::AcqRel) < MAX_REFUSING {
+                Admission::Refused(why, Refusing(self.clone()))
+            } else {
+                self.refusing.fetch_sub(1, Ordering::AcqRel);
+                Admission::Dropped(why)
+            };
+        }
+        per_ip.insert(ip, from_ip + 1);
+        self.open.fetch_add(1, Ordering::AcqRel);
+        Admission::Admitted(Slot {
+            limits: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// An open connection's place under the limits; freed when dropped.
+pub(crate) struct Slot {
+    limits: Arc<ConnectionLimits>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut per_ip = self.limits.per_ip.lock();
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+        self.limits.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A refusal under way (answering 503); freed when dropped.
+pub(crate) struct Refusing(Arc<ConnectionLimits>);
+
+impl Drop for Refusing {
+    fn drop(&mut self) {
+        self.0.refusing.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_count_in_all_and_per_address_and_free_up() {
+        let limits = Arc::new(ConnectionLimits::default());
+        limits.set_max_total(3);
+        limits.set_max_per_ip(2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let admitted = |x: Admission| match x {
+            Admission::Admitted(s) => Some(s),
+            _ => None,
+        };
+        let a1 = admitted(limits.admit(a)).unwrap();
+        let _a2 = admitted(limits.admit(a)).unwrap();
+        assert!(matches!(limits.admit(a), Admission::Refused(LimitRefusal::PerIp, _)));
+        // An IPv4-mapped IPv6 address is the same client.
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert!(matches!(limits.admit(mapped), Admission::Refused(LimitRefusal::PerIp, _)));
+        let _b1 = admitted(limits.admit(b)).unwrap();
+        assert!(matches!(limits.admit(b), Admission::Refused(LimitRefusal::Total, _)));
+        assert_eq!(limits.open(), 3);
+        drop(a1);
+        assert_eq!(limits.open(), 2);
+        assert!(admitted(limits.admit(a)).is_some());
+    }
+
+    #[test]
+    fn refusals_in_flight_are_capped() {
+        let limits = Arc::new(ConnectionLimits::default());
+        limits.set_max_total(1);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let _slot = limits.admit(ip);
+        let mut refusing = Vec::new();
+        for _ in 0..MAX_REFUSING {
+            match limits.admit(ip) {
+                Admission::Refused(_, r) => refusing.push(r),
+                _ => panic!("expected a refusal"),
+            }
+        }
+        assert!(matches!(limits.admit(ip), Admission::Dropped(LimitRefusal::Total)));
+        refusing.pop();
+        assert!(matches!(limits.admit(ip), Admission::Refused(..)));
+    }
+}

@@ -1,0 +1,299 @@
+//! Floods and slow clients at scale, with real sockets; each test prints its figures.
+//! Memory is this process's resident set (server and clients live here; the clients'
+//! share is small and freed as well).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use godot_websocket_server::core::{Buffers, Event, Refused, SendError};
+use tokio_tungstenite::tungstenite::Message;
+
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
+const UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// Whether the server closed `s` (EOF or reset) within `limit`.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue, // an HTTP answer, then the close
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// The core's echo example (`examples/echo.rs`) as a server process of its own, so that
+/// its memory is the server's alone.
+struct EchoProcess {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl EchoProcess {
+    fn start(args: &[&str]) -> EchoProcess {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap();
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--example", "echo"])
+            .args(profile_dir.ends_with("release").then_some("--release"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cannot build the echo example");
+        let port = common::engine::free_port();
+        let mut child = std::process::Command::new(profile_dir.join("examples/echo"))
+            .arg(port.to_string())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert!(line.starts_with("listening"), "{line}");
+        EchoProcess { child, port }
+    }
+
+    fn rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// The resident set once the C library has handed its free pages back (malloc_trim,
+    /// called through gdb): what the server really still holds.
+    fn rss_trimmed_kb(&self) -> Option<u64> {
+        let out = std::process::Command::new("gdb")
+            .args(["-nx", "-batch", "-p", &self.child.id().to_string()])
+            .args(["-ex", "call (int) malloc_trim(0)"])
+            .output()
+            .ok()?;
+        out.status.success().then(|| self.rss_kb())
+    }
+}
+
+impl Drop for EchoProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn slowloris_stalled_sockets_are_dropped_and_real_clients_get_through() {
+    let rt = client_runtime();
+    let timeout = Duration::from_secs(2);
+    let server = EchoProcess::start(&["--handshake-timeout", "2"]);
+    let port = server.port;
+    let u = format!("ws://127.0.0.1:{port}/");
+    let idle = server.rss_kb();
+    {
+        let started = Instant::now();
+        // 2,000 sockets that send nothing and 500 that send half an upgrade and stall.
+        let mut stalled: Vec<TcpStream> = (0..2500)
+            .map(|i| {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                if i >= 2000 {
+                    s.write_all(&UPGRADE[..60]).unwrap();
+                }
+                s
+            })
+            .collect();
+        let opened_stalled = started.elapsed();
+        // Meanwhile 100 real clients connect and echo 20 messages each.
+        let clients: Vec<_> = (0..100)
+            .map(|i| {
+                let u = u.clone();
+                rt.spawn(async move {
+                    let mut c = connect(&u, &[]).await.unwrap();
+                    for n in 0..20 {
+                        let text = format!("client {i} message {n}");
+                        c.send(Message::text(text.clone())).await.unwrap();
+                        match c.next().await {
+                            Some(Ok(Message::Text(t))) if t.as_str() == text => {}
+                            other => panic!("client {i}: {other:?}"),
+                        }
+                    }
+                    c.close(None).await.unwrap();
+                })
+            })
+            .collect();
+        for c in clients {
+            rt.block_on(c).unwrap();
+        }
+        let real_done = started.elapsed();
+        let peak = server.rss_kb();
+        // Every stalled socket is dropped at the handshake timeout.
+        let mut not_closed = 0;
+        for s in stalled.iter_mut() {
+            let left = (timeout + Duration::from_secs(2)).saturating_sub(started.elapsed());
+            if !closed_within(s, left.max(Duration::from_millis(10))) {
+                not_closed += 1;
+            }
+        }
+        let all_dropped = started.elapsed();
+        assert_eq!(not_closed, 0, "stalled sockets still open after the timeout");
+        assert!(real_done < timeout, "real clients were held up: {real_done:?}");
+        assert!(all_dropped >= timeout - Duration::from_millis(100), "dropped before the timeout");
+        drop(stalled);
+        std::thread::sleep(Duration::from_millis(300));
+        let after = server.rss_kb();
+        println!(
+            "slowloris: 2500 stalled sockets opened in {opened_stalled:?}; 100 real clients echoed 2000 messages by {real_done:?}; \
+             all stalled sockets dropped by {all_dropped:?} (handshake_timeout {timeout:?}); server RSS idle {idle} kB, peak {peak} kB, after {after} kB"
+        );
+        // glibc keeps freed heap pages for reuse (RSS stays up); handed back, what the
+        // server still holds is back near the idle level (Tokio's grown internals stay).
+        let trimmed = server
+            .rss_trimmed_kb()
+            .expect("gdb (Debian package) is needed to hand glibc's free pages back");
+        println!(
+            "slowloris: server RSS with the C library's free pages handed back: {trimmed} kB (idle {idle} kB, peak {peak} kB)"
+        );
+        assert!(
+            trimmed <= idle + (peak - idle) / 5,
+            "server still holds memory: idle {idle} kB, peak {peak} kB, trimmed {trimmed} kB"
+        );
+    }
+}
+
+#[test]
+fn a_fast_sender_while_the_game_does_not_poll_is_held_by_the_inbound_limit() {
+    let rt = client_runtime();
+    let mut server = listening(&[], |_| {});
+    let buffers = server.buffers();
+    let u = url(&server);
+    let mut log = Vec::new();
+    poll_for(&mut server, &mut log, 100);
+    let before = rss_kb();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let sent2 = sent.clone();
+    // 16 KiB messages as fast as the client can, for 2 s, while nobody polls.
+    let sender = rt.spawn(async move {
+        let mut c = connect(&u, &[]).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut n = 0u32;
+        while Instant::now() < deadline {
+            let mut msg = vec![0u8; 16 * 1024];
+            msg[..4].copy_from_slice(&n.to_le_bytes());
+            match tokio::time::timeout(Duration::from_millis(100), c.send(Message::binary(msg))).await {
+                Ok(r) => {
+                    r.unwrap();
+                    n += 1;
+                    sent2.store(n as usize, Ordering::Relaxed);
+                }
+                Err(_) => continue, // TCP backpressure: the server is not reading
+            }
+        }
+        c
+    });
+    std::thread::sleep(Duration::from_millis(2300));
+    let during = rss_kb();
+    let sent_while_paused = sent.load(Ordering::Relaxed);
+    // Resume: everything the client sent arrives, in order.
+    let client = rt.block_on(sender).unwrap();
+    let total = sent.load(Ordering::Relaxed);
+    let mut got = 0u32;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (got as usize) < total && Instant::now() < deadline {
+        server.wait(Duration::from_millis(10));
+        server.poll(&mut log);
+        for id in connected_ids(&log) {
+            let peer = server.peer(id).unwrap();
+            while let Some(m) = peer.recv() {
+                assert_eq!(u32::from_le_bytes(m.data[..4].try_into().unwrap()), got);
+                got += 1;
+            }
+        }
+    }
+    println!(
+        "fast sender, game not polling for 2.3 s: {sent_while_paused} messages of 16 KiB accepted by TCP; \
+         server RSS grew {} kB (inbound limit {} KiB / {} packets); then all {got} of {total} arrived in order",
+        during.saturating_sub(before),
+        buffers.in_bytes / 1024,
+        buffers.in_packets
+    );
+    assert_eq!(got as usize, total);
+    // Bounded: the inbound limit, the socket buffers and some slack, far below 2 s of
+    // loopback traffic.
+    assert!(during.saturating_sub(before) < 16 * 1024, "grew {} kB", during - before);
+    drop(client);
+}
+
+#[test]
+fn a_client_that_never_reads_gets_send_errors_and_others_are_unaffected() {
+    let rt = client_runtime();
+    let mut server = listening(&[], |s| {
+        s.set_buffers(Buffers::from_godot(64, 1024, 256, 1024).unwrap()).unwrap();
+    });
+    let port = server.local_port();
+    let u = url(&server);
+    // A raw client that upgrades and never reads again.
+    let mut deaf = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    deaf.write_all(UPGRADE).unwrap();
+    let mut buf = [0u8; 256];
+    let n = deaf.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 101"));
+    let mut log = Vec::new();
+    poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 1);
+    let deaf_id = connected_ids(&log)[0];
+    let before = rss_kb();
+    let peer = server.peer(deaf_id).unwrap().clone();
+    let chunk = bytes::Bytes::from(vec![7u8; 1024]);
+    let mut accepted = 0usize;
+    let started = Instant::now();
+    let full = loop {
+        match peer.send(chunk.clone(), false) {
+            Ok(()) => accepted += 1,
+            Err(e @ SendError::BufferFull { .. }) => break e,
+            Err(e) => panic!("unexpected {e}"),
+        }
+        if accepted % 256 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "never full");
+    };
+    // It stays full while the client does not read.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(matches!(peer.send(chunk.clone(), false), Err(SendError::BufferFull { .. })));
+    let grew = rss_kb().saturating_sub(before);
+    // Another client meanwhile echoes normally.
+    let other = rt.spawn(async move {
+        let mut c = connect(&u, &[]).await.unwrap();
+        for i in 0..50 {
+            c.send(Message::text(format!("m{i}"))).await.unwrap();
+            assert_eq!(c.next().await.unwrap().unwrap(), Message::text(format!("m{i}")));
+        }
+    });
+    echo_until(&mut server, &mut log, 10, |_| other.is_finished());
+    rt.block_on(other).unwrap();
+    println!(
+        "client that never reads: {accepted} messages of 1 KiB taken ({} KiB into socket buffers, 256 KiB queue), then {full}; RSS grew {grew} kB",
+        accepted.saturating_sub(256)
+    );
+    assert!(grew < 8 * 1024, "grew {grew} kB");
+    drop(deaf);
+}
