@@ -5,4 +5,5 @@
 //! - [`godot`]: the thin GDExtension layer (`WebSocketServer`, `WebSocketServerPeer`).
 
 pub mod core;
+#[cfg(feature = "godot")]
 pub mod godot;

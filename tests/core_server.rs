@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use godot_websocket_server::core::{
-    Buffers, Error, Event, ReadyState, Refused, SendError, Server,
-};
+use godot_websocket_server::core::{Buffers, Error, Event, ReadyState, Refused, SendError, Server};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -807,4 +805,56 @@ fn a_burst_of_a_thousand_clients_all_get_in() {
         count(l, |e| matches!(e, Event::Disconnected { .. })) == CLIENTS
     });
     assert_eq!(server.peer_count(), 0);
+}
+
+#[test]
+fn a_client_that_comes_speaks_and_leaves_between_two_polls_is_readable() {
+    // Found by the connection_bytes fuzz target: Connected, Message and Disconnected in
+    // one batch, and the peer was already gone while the batch was being handled.
+    let mut server = listening(&[], |_| {});
+    let mut s = TcpStream::connect(("127.0.0.1", server.local_port())).unwrap();
+    let mut bytes = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".to_vec();
+    let mask = [1u8, 2, 3, 4];
+    for (op, payload) in [(1u8, &b"hi"[..]), (8, &[0x03, 0xe8][..])] {
+        bytes.extend([0x80 | op, 0x80 | payload.len() as u8]);
+        bytes.extend(mask);
+        bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    }
+    s.write_all(&bytes).unwrap();
+    let (_, closed) = read_to_close(&mut s, 5);
+    assert!(closed);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut batch = Vec::new();
+    server.poll(&mut batch);
+    let id = connected_ids(&batch)[0];
+    assert_eq!(
+        batch.len(),
+        4,
+        "connected, message, close request, disconnected: {batch:?}"
+    );
+    let mut texts = Vec::new();
+    for e in &batch {
+        let peer = server
+            .peer(e_id(e))
+            .expect("the peer is readable for its whole batch");
+        if let Event::Message { .. } = e {
+            texts.push(peer.recv().unwrap().data);
+        }
+    }
+    assert_eq!(texts, [Bytes::from_static(b"hi")]);
+    assert!(!server.has_peer(id), "gone from the connected peers");
+    server.poll(&mut batch);
+    assert!(
+        server.peer(id).is_none(),
+        "and from peer() after the next poll"
+    );
+}
+
+fn e_id(e: &Event) -> i32 {
+    match e {
+        Event::Connected { id, .. }
+        | Event::Message { id }
+        | Event::CloseRequested { id, .. }
+        | Event::Disconnected { id, .. } => *id,
+    }
 }

@@ -111,3 +111,9 @@ fn addon_in_a_fresh_empty_project() {
     run_script(&dir, "res://check.gd");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn heartbeat_and_connection_limits() {
+    let _serial = engine::serial();
+    run_script(&demo_project(), "res://tests/test_protection.gd");
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use godot_websocket_server::core::{Buffers, Event, Refused, SendError};
+use godot_websocket_server::core::{Buffers, SendError};
 use tokio_tungstenite::tungstenite::Message;
 
 fn rss_kb() -> u64 {
@@ -34,7 +34,12 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => continue, // an HTTP answer, then the close
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => return false,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false;
+            }
             Err(_) => return true,
         }
     }
@@ -155,9 +160,18 @@ fn slowloris_stalled_sockets_are_dropped_and_real_clients_get_through() {
             }
         }
         let all_dropped = started.elapsed();
-        assert_eq!(not_closed, 0, "stalled sockets still open after the timeout");
-        assert!(real_done < timeout, "real clients were held up: {real_done:?}");
-        assert!(all_dropped >= timeout - Duration::from_millis(100), "dropped before the timeout");
+        assert_eq!(
+            not_closed, 0,
+            "stalled sockets still open after the timeout"
+        );
+        assert!(
+            real_done < timeout,
+            "real clients were held up: {real_done:?}"
+        );
+        assert!(
+            all_dropped >= timeout - Duration::from_millis(100),
+            "dropped before the timeout"
+        );
         drop(stalled);
         std::thread::sleep(Duration::from_millis(300));
         let after = server.rss_kb();
@@ -199,7 +213,9 @@ fn a_fast_sender_while_the_game_does_not_poll_is_held_by_the_inbound_limit() {
         while Instant::now() < deadline {
             let mut msg = vec![0u8; 16 * 1024];
             msg[..4].copy_from_slice(&n.to_le_bytes());
-            match tokio::time::timeout(Duration::from_millis(100), c.send(Message::binary(msg))).await {
+            match tokio::time::timeout(Duration::from_millis(100), c.send(Message::binary(msg)))
+                .await
+            {
                 Ok(r) => {
                     r.unwrap();
                     n += 1;
@@ -239,7 +255,11 @@ fn a_fast_sender_while_the_game_does_not_poll_is_held_by_the_inbound_limit() {
     assert_eq!(got as usize, total);
     // Bounded: the inbound limit, the socket buffers and some slack, far below 2 s of
     // loopback traffic.
-    assert!(during.saturating_sub(before) < 16 * 1024, "grew {} kB", during - before);
+    assert!(
+        during.saturating_sub(before) < 16 * 1024,
+        "grew {} kB",
+        during - before
+    );
     drop(client);
 }
 
@@ -247,7 +267,8 @@ fn a_fast_sender_while_the_game_does_not_poll_is_held_by_the_inbound_limit() {
 fn a_client_that_never_reads_gets_send_errors_and_others_are_unaffected() {
     let rt = client_runtime();
     let mut server = listening(&[], |s| {
-        s.set_buffers(Buffers::from_godot(64, 1024, 256, 1024).unwrap()).unwrap();
+        s.set_buffers(Buffers::from_godot(64, 1024, 256, 1024).unwrap())
+            .unwrap();
     });
     let port = server.local_port();
     let u = url(&server);
@@ -271,21 +292,27 @@ fn a_client_that_never_reads_gets_send_errors_and_others_are_unaffected() {
             Err(e @ SendError::BufferFull { .. }) => break e,
             Err(e) => panic!("unexpected {e}"),
         }
-        if accepted % 256 == 0 {
+        if accepted.is_multiple_of(256) {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(started.elapsed() < Duration::from_secs(20), "never full");
     };
     // It stays full while the client does not read.
     std::thread::sleep(Duration::from_millis(200));
-    assert!(matches!(peer.send(chunk.clone(), false), Err(SendError::BufferFull { .. })));
+    assert!(matches!(
+        peer.send(chunk.clone(), false),
+        Err(SendError::BufferFull { .. })
+    ));
     let grew = rss_kb().saturating_sub(before);
     // Another client meanwhile echoes normally.
     let other = rt.spawn(async move {
         let mut c = connect(&u, &[]).await.unwrap();
         for i in 0..50 {
             c.send(Message::text(format!("m{i}"))).await.unwrap();
-            assert_eq!(c.next().await.unwrap().unwrap(), Message::text(format!("m{i}")));
+            assert_eq!(
+                c.next().await.unwrap().unwrap(),
+                Message::text(format!("m{i}"))
+            );
         }
     });
     echo_until(&mut server, &mut log, 10, |_| other.is_finished());

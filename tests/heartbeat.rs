@@ -63,7 +63,7 @@ fn dead_peers_are_dropped_within_two_intervals_and_healthy_ones_stay() {
     let went_silent = Instant::now();
 
     // A Python websockets client that is frozen with SIGSTOP once connected.
-    let py = std::process::Command::new(python())
+    let mut py = std::process::Command::new(python())
         .arg("-c")
         .arg("import asyncio, websockets, sys\nasync def m():\n    async with websockets.connect(sys.argv[1]) as ws:\n        print('open', flush=True)\n        await asyncio.sleep(60)\nasyncio.run(m())")
         .arg(&u)
@@ -92,13 +92,20 @@ fn dead_peers_are_dropped_within_two_intervals_and_healthy_ones_stay() {
     );
     assert!(silent_after <= limit, "{silent_after:?}");
     assert!(frozen_after <= limit, "{frozen_after:?}");
-    assert!(silent_after >= 2 * INTERVAL - Duration::from_millis(50), "not before two intervals");
+    assert!(
+        silent_after >= 2 * INTERVAL - Duration::from_millis(50),
+        "not before two intervals"
+    );
 
     // Keep going a few more intervals: no healthy client is touched, and each has a
     // round-trip time from its pongs.
     poll_for(&mut server, &mut log, 3 * INTERVAL.as_millis() as u64);
     for id in &healthy_ids {
-        assert_eq!(disconnected(&log, *id), None, "healthy client {id} was dropped");
+        assert_eq!(
+            disconnected(&log, *id),
+            None,
+            "healthy client {id} was dropped"
+        );
         let rtt = server.peer(*id).unwrap().last_round_trip();
         assert!(
             rtt.is_some_and(|r| r < Duration::from_secs(1)),
@@ -108,9 +115,8 @@ fn dead_peers_are_dropped_within_two_intervals_and_healthy_ones_stay() {
     }
     let Stats { peers, .. } = server.stats();
     assert_eq!(peers, 100);
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &py.id().to_string()])
-        .status();
+    let _ = py.kill();
+    let _ = py.wait();
     drop(silent);
     for h in healthy {
         h.abort();

@@ -21,7 +21,10 @@ fn status_of(err: tokio_tungstenite::tungstenite::Error) -> (u16, String) {
 }
 
 /// A tokio-tungstenite client whose socket has the source address `from`.
-async fn connect_from(from: &str, port: u16) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+async fn connect_from(
+    from: &str,
+    port: u16,
+) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
     let tcp = socket
@@ -67,18 +70,12 @@ fn max_connections_counts_handshakes_and_frees_slots() {
     let n = half.read(&mut buf).unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 101"));
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 3);
-    assert_eq!(
-        status_of(rt.block_on(connect(&u, &[])).unwrap_err()).0,
-        503
-    );
+    assert_eq!(status_of(rt.block_on(connect(&u, &[])).unwrap_err()).0, 503);
     // One leaves: exactly one slot frees up.
     drop(a);
     poll_until(&mut server, &mut log, 5, |l| disconnects(l) == 1);
     let c = rt.block_on(connect(&u, &[])).unwrap();
-    assert_eq!(
-        status_of(rt.block_on(connect(&u, &[])).unwrap_err()).0,
-        503
-    );
+    assert_eq!(status_of(rt.block_on(connect(&u, &[])).unwrap_err()).0, 503);
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 4);
     // Refused clients never became peers, and were counted.
     poll_for(&mut server, &mut log, 200);
@@ -86,7 +83,9 @@ fn max_connections_counts_handshakes_and_frees_slots() {
     assert_eq!(server.stats().refused_for(Refused::Limit), 3);
     // Raising the limit applies at once; 0 is no limit.
     server.set_max_connections(0);
-    let more: Vec<_> = (0..5).map(|_| rt.block_on(connect(&u, &[])).unwrap()).collect();
+    let more: Vec<_> = (0..5)
+        .map(|_| rt.block_on(connect(&u, &[])).unwrap())
+        .collect();
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 9);
     drop((b, c, half, more));
 }

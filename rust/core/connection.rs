@@ -127,14 +127,17 @@ impl Drop for Disconnect<'_> {
 
 /// Answers a connection turned away by a connection limit: TLS when configured, then the
 /// request is read and answered with HTTP 503 (bounded in time; never a peer).
-pub(crate) async fn refuse(tcp: TcpStream, session: Arc<Session>, why: LimitRefusal, refusing: Refusing) {
+pub(crate) async fn refuse(
+    tcp: TcpStream,
+    session: Arc<Session>,
+    why: LimitRefusal,
+    refusing: Refusing,
+) {
     let _refusing = refusing;
     let _live = runtime::LiveConnection::new();
     let detail = match why {
         LimitRefusal::Total => "the server is full (max_connections); try again later",
-        LimitRefusal::PerIp => {
-            "too many connections from your address (max_connections_per_ip)"
-        }
+        LimitRefusal::PerIp => "too many connections from your address (max_connections_per_ip)",
     };
     let wait = session.handshake_timeout.min(REFUSAL_TIMEOUT);
     let refusal = || Some(Refusal::new(503, detail));

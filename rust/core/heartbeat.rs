@@ -91,7 +91,10 @@ mod tests {
         assert_eq!(hb.deadline(pong), t0 + 3 * i);
         // Then nothing: dead two intervals after the last frame, not before.
         assert!(matches!(hb.check(t0 + 3 * i, pong, true), Beat::Ping(_)));
-        assert_eq!(hb.check(pong + 2 * i - Duration::from_millis(1), pong, true), Beat::Wait);
+        assert_eq!(
+            hb.check(pong + 2 * i - Duration::from_millis(1), pong, true),
+            Beat::Wait
+        );
         assert_eq!(hb.check(pong + 2 * i, pong, true), Beat::Dead);
         // A peer the game does not read is never judged.
         assert_ne!(hb.check(pong + 10 * i, pong, false), Beat::Dead);

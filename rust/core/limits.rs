@@ -204,12 +204,21 @@ mod tests {
         };
         let a1 = admitted(limits.admit(a)).unwrap();
         let _a2 = admitted(limits.admit(a)).unwrap();
-        assert!(matches!(limits.admit(a), Admission::Refused(LimitRefusal::PerIp, _)));
+        assert!(matches!(
+            limits.admit(a),
+            Admission::Refused(LimitRefusal::PerIp, _)
+        ));
         // An IPv4-mapped IPv6 address is the same client.
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
-        assert!(matches!(limits.admit(mapped), Admission::Refused(LimitRefusal::PerIp, _)));
+        assert!(matches!(
+            limits.admit(mapped),
+            Admission::Refused(LimitRefusal::PerIp, _)
+        ));
         let _b1 = admitted(limits.admit(b)).unwrap();
-        assert!(matches!(limits.admit(b), Admission::Refused(LimitRefusal::Total, _)));
+        assert!(matches!(
+            limits.admit(b),
+            Admission::Refused(LimitRefusal::Total, _)
+        ));
         assert_eq!(limits.open(), 3);
         drop(a1);
         assert_eq!(limits.open(), 2);
@@ -229,7 +238,10 @@ mod tests {
                 _ => panic!("expected a refusal"),
             }
         }
-        assert!(matches!(limits.admit(ip), Admission::Dropped(LimitRefusal::Total)));
+        assert!(matches!(
+            limits.admit(ip),
+            Admission::Dropped(LimitRefusal::Total)
+        ));
         refusing.pop();
         assert!(matches!(limits.admit(ip), Admission::Refused(..)));
     }

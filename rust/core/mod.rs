@@ -15,6 +15,8 @@
 
 mod connection;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod heartbeat;
 mod ids;

@@ -160,7 +160,11 @@ impl PeerShared {
         let ns = rtt.as_nanos().min(u128::from(NO_RTT - 1)) as u64;
         self.rtt_last.store(ns, Ordering::Relaxed);
         let old = self.rtt_smoothed.load(Ordering::Relaxed);
-        let smoothed = if old == NO_RTT { ns } else { old - old / 8 + ns / 8 };
+        let smoothed = if old == NO_RTT {
+            ns
+        } else {
+            old - old / 8 + ns / 8
+        };
         self.rtt_smoothed.store(smoothed, Ordering::Relaxed);
     }
 

@@ -11,10 +11,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 
 use super::error::{Error, SendError};
-use super::limits::{Buffers, ConnectionLimits};
 use super::ids::IdGenerator;
-use super::multiplayer::Target;
 use super::ids::PeerId;
+use super::limits::{Buffers, ConnectionLimits};
+use super::multiplayer::Target;
 use super::peer::{Message, Peer, PeerShared};
 use super::runtime;
 use super::session::{self, RawEvent, Session};
@@ -73,6 +73,9 @@ pub struct Server {
     ids: Arc<IdGenerator>,
     listening: Option<Listening>,
     peers: HashMap<PeerId, Peer>,
+    /// Peers whose `Disconnected` was in the last batch: still readable with
+    /// [`Server::peer`] until the next poll, so that a batch can be handled in order.
+    departed: HashMap<PeerId, Peer>,
     mp_inbox: VecDeque<(Arc<PeerShared>, Message)>,
     held_disconnects: Vec<(Arc<PeerShared>, bool)>,
     scratch: Vec<RawEvent>,
@@ -101,6 +104,7 @@ impl Server {
             ids: Arc::new(IdGenerator::new()),
             listening: None,
             peers: HashMap::new(),
+            departed: HashMap::new(),
             mp_inbox: VecDeque::new(),
             held_disconnects: Vec::new(),
             scratch: Vec::new(),
@@ -315,6 +319,7 @@ impl Server {
             let _ = l.accept_done.recv_timeout(Duration::from_secs(2));
         }
         self.peers.clear();
+        self.departed.clear();
         self.mp_inbox.clear();
         self.held_disconnects.clear();
         self.multiplayer = false;
@@ -326,13 +331,16 @@ impl Server {
         let Some(l) = &self.listening else {
             return;
         };
+        self.departed.clear();
         if !self.held_disconnects.is_empty() {
-            let peers = &mut self.peers;
+            let (peers, departed) = (&mut self.peers, &mut self.departed);
             self.held_disconnects.retain(|(p, clean)| {
                 if p.unread_packets.load(Ordering::Acquire) > 0 {
                     return true;
                 }
-                peers.remove(&p.id);
+                if let Some(peer) = peers.remove(&p.id) {
+                    departed.insert(p.id, peer);
+                }
                 out.push(Event::Disconnected {
                     id: p.id,
                     was_clean: *clean,
@@ -367,7 +375,9 @@ impl Server {
                     if self.multiplayer && p.unread_packets.load(Ordering::Acquire) > 0 {
                         self.held_disconnects.push((p, clean));
                     } else {
-                        self.peers.remove(&p.id);
+                        if let Some(peer) = self.peers.remove(&p.id) {
+                            self.departed.insert(p.id, peer);
+                        }
                         out.push(Event::Disconnected {
                             id: p.id,
                             was_clean: clean,
@@ -390,9 +400,11 @@ impl Server {
         }
     }
 
-    /// The peer with this id, while it is connected (until its `Disconnected` event).
+    /// The peer with this id: while it is connected, and until the next `poll()` after the
+    /// one that reported its `Disconnected` (so every event of a batch can be handled, even
+    /// for a client that came, spoke and left between two polls).
     pub fn peer(&self, id: PeerId) -> Option<&Peer> {
-        self.peers.get(&id)
+        self.peers.get(&id).or_else(|| self.departed.get(&id))
     }
 
     /// Whether a peer with this id is connected.

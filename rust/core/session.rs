@@ -15,8 +15,8 @@ use super::handshake::Refusal;
 use super::ids::IdGenerator;
 use super::ids::PeerId;
 use super::limits::{Admission, Buffers, ConnectionLimits, LimitRefusal};
-use super::stats::{Counters, Refused};
 use super::peer::{Message, PeerShared};
+use super::stats::{Counters, Refused};
 
 /// What a connection task reports, in the order it happened.
 pub(crate) enum RawEvent {
@@ -87,9 +87,9 @@ impl Session {
 
     /// Why a valid upgrade request is turned away now, if it is.
     pub fn refusal(&self) -> Option<Refusal> {
-        self.refusing
-            .load(Ordering::Acquire)
-            .then(|| Refusal::new(503, "the server refuses new connections").because(Refused::Refusing))
+        self.refusing.load(Ordering::Acquire).then(|| {
+            Refusal::new(503, "the server refuses new connections").because(Refused::Refusing)
+        })
     }
 
     /// A new peer id: never handed out before by this server.

@@ -75,17 +75,15 @@ impl Counters {
     }
 
     pub fn received(&self, messages: usize, bytes: usize) {
-        self.messages_in.fetch_add(messages as u64, Ordering::Relaxed);
+        self.messages_in
+            .fetch_add(messages as u64, Ordering::Relaxed);
         self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     pub fn sent(&self, messages: usize, bytes: usize) {
-        self.messages_out.fetch_add(messages as u64, Ordering::Relaxed);
+        self.messages_out
+            .fetch_add(messages as u64, Ordering::Relaxed);
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
-    }
-
-    pub fn dropped(&self, packets: usize) {
-        self.dropped.fetch_add(packets as u64, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Stats {
@@ -152,13 +150,15 @@ impl Traffic {
     }
 
     pub fn received(&self, messages: usize, bytes: usize) {
-        self.messages_in.fetch_add(messages as u64, Ordering::Relaxed);
+        self.messages_in
+            .fetch_add(messages as u64, Ordering::Relaxed);
         self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
         self.server.received(messages, bytes);
     }
 
     pub fn sent(&self, messages: usize, bytes: usize) {
-        self.messages_out.fetch_add(messages as u64, Ordering::Relaxed);
+        self.messages_out
+            .fetch_add(messages as u64, Ordering::Relaxed);
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
         self.server.sent(messages, bytes);
     }

@@ -46,6 +46,13 @@ use crate::core::{Buffers, Event, Server, multiplayer};
 /// inbound buffer slows the client down (TCP backpressure) instead of losing messages, and a
 /// full outbound buffer makes `put_packet` return `ERR_OUT_OF_MEMORY`.
 ///
+/// **Threads:** call this class and its peers from the main thread only. Calling them
+/// from a GDScript [Thread] aborts the whole game (godot-rust cannot check such calls in the
+/// builds that dedicated servers use). No thread is needed: all network work already runs
+/// on the server's own threads and `poll()` costs microseconds. Call `poll()` in
+/// [method Node._process], in [method Node._physics_process] for a fixed tick rate, or let
+/// the scene tree do it by setting the server as `multiplayer.multiplayer_peer`.
+///
 /// **Editor hot reload:** when the editor reloads the library (a `@tool` script running a
 /// server while you rebuild the addon), every server stops and its clients are closed with
 /// code 1001; the objects stay and keep their properties. Listen again once the library is
@@ -309,7 +316,8 @@ impl WebSocketServer {
     #[func]
     fn set_heartbeat_interval(&mut self, seconds: f64) {
         if seconds == 0.0 {
-            self.server.set_heartbeat_interval(std::time::Duration::ZERO);
+            self.server
+                .set_heartbeat_interval(std::time::Duration::ZERO);
             return;
         }
         match errors::seconds(seconds, "heartbeat_interval") {

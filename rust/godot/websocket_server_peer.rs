@@ -19,6 +19,9 @@ use crate::core::{Peer, ReadyState};
 /// text as bytes with `send(packet, WRITE_MODE_TEXT)`). It also has the Godot 4 [WebSocketPeer] names that fit a
 /// server-side peer ([method send], [method send_text], [method get_ready_state] ...).
 ///
+/// Like the server, use it from the main thread only (a call from a GDScript [Thread]
+/// aborts the game); all network work already runs on the server's own threads.
+///
 /// **Migrating from Godot 3:** this is Godot 3's `WebSocketPeer` (Godot 4
 /// already has a class of that name, so this one is `WebSocketServerPeer`).
 /// Unlike Godot, packets received before the client closed stay readable after
