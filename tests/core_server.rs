@@ -855,6 +855,9 @@ fn e_id(e: &Event) -> i32 {
         Event::Connected { id, .. }
         | Event::Message { id }
         | Event::CloseRequested { id, .. }
-        | Event::Disconnected { id, .. } => *id,
+        | Event::Disconnected { id, .. }
+        | Event::UpgradeEnded { id } => *id,
+        Event::UpgradeRequested(r) => r.id,
+        Event::Drained => 0,
     }
 }

@@ -117,3 +117,15 @@ fn heartbeat_and_connection_limits() {
     let _serial = engine::serial();
     run_script(&demo_project(), "res://tests/test_protection.gd");
 }
+
+#[test]
+fn upgrade_decisions_origins_rates_and_graceful_stop() {
+    let _serial = engine::serial();
+    run_script(&demo_project(), "res://tests/test_gatekeeping.gd");
+}
+
+#[test]
+fn scene_multiplayer_authentication_with_stock_clients() {
+    let _serial = engine::serial();
+    run_script(&demo_project(), "res://tests/test_mp_auth.gd");
+}

@@ -10,7 +10,6 @@ use futures_util::stream::{SplitSink, SplitStream};
 use std::sync::atomic::Ordering;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep, sleep_until, timeout};
@@ -20,11 +19,12 @@ use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::handshake::{self, ReadError, Refusal, Upgrade};
 use super::heartbeat::{self, Beat, Heartbeat};
-use super::limits::{LimitRefusal, Refusing, Slot};
+use super::limits::Slot;
 use super::multiplayer;
+use super::opening::{LINGER, Opened, linger, open};
 use super::peer::{Command, Message, Peer, PeerShared, ReadyState};
+use super::rate::RateLimiter;
 use super::runtime;
 use super::session::{RawEvent, Session, stopped};
 use super::stats::Refused;
@@ -40,13 +40,9 @@ const WRITE_BATCH: usize = 64;
 const WRITE_BUFFER: usize = 16 * 1024;
 /// Most received messages handed to the session under one lock.
 const READ_BATCH: usize = 64;
-/// How long a refused or failed connection may take to say goodbye.
-const LINGER: Duration = Duration::from_millis(500);
 /// How long a connection that broke the protocol waits for the caller to read what came
 /// before and to send its replies.
 const FAIL_GRACE: Duration = Duration::from_millis(500);
-/// Longest time a connection refused by a limit may take to be told so (HTTP 503).
-const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Serves one accepted TCP connection to its end; it holds `slot` under the connection
 /// limits until then.
@@ -60,23 +56,28 @@ pub(crate) async fn serve(
     let _slot = slot;
     let _live = runtime::LiveConnection::new();
     let _ = tcp.set_nodelay(true);
+    let deadline = tokio::time::Instant::now() + session.handshake_timeout;
     let opened = tokio::select! {
-        r = timeout(session.handshake_timeout, open(tcp, &session, || session.refusal())) => r,
+        r = open(tcp, remote, &session, deadline) => r,
         _ = stopped(&mut shutdown) => return,
     };
-    let (stream, upgrade) = match opened {
-        Ok(Ok(opened)) => opened,
+    let Opened {
+        stream,
+        request,
+        leftover,
+        id,
+        asked,
+    } = match opened {
+        Ok(opened) => opened,
         // Timed out, refused or failed: never a peer.
-        Ok(Err(why)) => return session.counters.refused(why),
-        Err(_) => return session.counters.refused(Refused::HandshakeTimeout),
+        Err(why) => return session.counters.refused(why),
     };
-    let id = session.next_id();
     let secure = matches!(stream, ServerStream::Tls(_));
     let (commands, mut rx) = mpsc::unbounded_channel();
     let peer = Arc::new(PeerShared::new(
         id,
         remote,
-        upgrade.request,
+        request,
         secure,
         session.buffers,
         commands,
@@ -88,15 +89,17 @@ pub(crate) async fn serve(
         .max_message_size(Some(session.buffers.in_bytes))
         .max_frame_size(Some(session.buffers.in_bytes));
     let mut ws =
-        WebSocketStream::from_partially_read(stream, upgrade.leftover, Role::Server, Some(config))
-            .await;
+        WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config)).await;
     if session.multiplayer {
         let id_msg = WsMessage::Binary(Bytes::copy_from_slice(&multiplayer::id_message(id)));
         if timeout(session.handshake_timeout, ws.send(id_msg))
             .await
             .map_or(true, |r| r.is_err())
         {
-            return;
+            if asked {
+                session.push(RawEvent::UpgradeEnded(id));
+            }
+            return session.counters.refused(Refused::BadRequest);
         }
     }
     session.counters.accepted();
@@ -125,66 +128,6 @@ impl Drop for Disconnect<'_> {
     }
 }
 
-/// Answers a connection turned away by a connection limit: TLS when configured, then the
-/// request is read and answered with HTTP 503 (bounded in time; never a peer).
-pub(crate) async fn refuse(
-    tcp: TcpStream,
-    session: Arc<Session>,
-    why: LimitRefusal,
-    refusing: Refusing,
-) {
-    let _refusing = refusing;
-    let _live = runtime::LiveConnection::new();
-    let detail = match why {
-        LimitRefusal::Total => "the server is full (max_connections); try again later",
-        LimitRefusal::PerIp => "too many connections from your address (max_connections_per_ip)",
-    };
-    let wait = session.handshake_timeout.min(REFUSAL_TIMEOUT);
-    let refusal = || Some(Refusal::new(503, detail));
-    let _ = timeout(wait, open(tcp, &session, refusal)).await;
-}
-
-/// TLS (when configured) and the HTTP upgrade; why not, when refused or failed.
-async fn open(
-    tcp: TcpStream,
-    session: &Session,
-    refuse: impl Fn() -> Option<Refusal>,
-) -> Result<(ServerStream, Upgrade), Refused> {
-    let acceptor = session.tls.read().clone();
-    let mut stream = match acceptor {
-        Some(acceptor) => match acceptor.accept(tcp).await {
-            Ok(tls) => ServerStream::Tls(Box::new(tls)),
-            Err(_) => return Err(Refused::BadRequest),
-        },
-        None => ServerStream::Plain(tcp),
-    };
-    match handshake::upgrade(&mut stream, &session.protocols, refuse).await {
-        Ok(upgrade) => Ok((stream, upgrade)),
-        Err(ReadError::Refused(refusal)) => {
-            let _ = stream.write_all(&refusal.response()).await;
-            linger(&mut stream).await;
-            Err(refusal.why)
-        }
-        Err(_) => Err(Refused::BadRequest),
-    }
-}
-
-/// Half-closes and reads until the client closes too (bounded), so that the last
-/// bytes sent are not lost to a TCP reset.
-async fn linger(stream: &mut ServerStream) {
-    let _ = timeout(LINGER, async {
-        let _ = stream.flush().await;
-        let _ = stream.shutdown().await;
-        let mut sink = [0u8; 1024];
-        while let Ok(n) = stream.read(&mut sink).await {
-            if n == 0 {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
 /// How one round of reading and writing ended.
 enum Outcome {
     /// The connection is over; clean when both close frames were exchanged.
@@ -208,14 +151,16 @@ async fn run(
         sleep(session.close_timeout).await;
     };
     tokio::pin!(close_timer);
-    let mut heartbeat = Heartbeat::new(session.heartbeat_interval(), peer.opened);
+    let mut heartbeat = Heartbeat::new(session.settings.heartbeat(), peer.opened);
+    let (messages, bytes) = session.settings.rate_limits();
+    let mut limiter = RateLimiter::new(messages, bytes, Instant::now());
     let mut writer_done = false;
     let mut shutting_down = false;
     let mut failing: Option<(u16, &'static str)> = None;
     loop {
         let (mut sink, mut stream) = ws.split();
         let outcome = {
-            let reader = read_loop(&mut stream, peer, session);
+            let reader = read_loop(&mut stream, peer, session, &mut limiter);
             let writer = write_loop(&mut sink, rx, peer);
             tokio::pin!(reader, writer);
             loop {
@@ -314,6 +259,7 @@ async fn read_loop(
     stream: &mut SplitStream<Ws>,
     peer: &Arc<PeerShared>,
     session: &Session,
+    limiter: &mut Option<RateLimiter>,
 ) -> Outcome {
     let mut batch = Vec::new();
     loop {
@@ -324,15 +270,31 @@ async fn read_loop(
             }
             peer.reader_paused.store(false, Ordering::SeqCst);
         }
+        // Over its rate limit: not read until the budget refills (TCP slows it down).
+        let wait = limiter.as_ref().map_or(Duration::ZERO, RateLimiter::wait);
+        if !wait.is_zero() {
+            peer.reader_paused.store(true, Ordering::SeqCst);
+            sleep(wait).await;
+            peer.reader_paused.store(false, Ordering::SeqCst);
+        }
         let mut next = stream.next().await;
         peer.touch();
         loop {
-            if let Err(end) = handle(next, peer, &mut batch) {
-                session.push_all(&mut batch);
-                return end;
+            match handle(next, peer, &mut batch) {
+                Err(end) => {
+                    session.push_all(&mut batch);
+                    return end;
+                }
+                Ok(Some(len)) => {
+                    if let Some(l) = limiter.as_mut() {
+                        l.take(len, Instant::now());
+                    }
+                }
+                Ok(None) => {}
             }
             if batch.len() >= READ_BATCH
                 || (peer.state() == ReadyState::Open && peer.inbound_full())
+                || limiter.as_ref().is_some_and(|l| !l.wait().is_zero())
             {
                 break;
             }
@@ -351,7 +313,7 @@ fn handle(
     item: Option<Result<WsMessage, WsError>>,
     peer: &Arc<PeerShared>,
     batch: &mut Vec<RawEvent>,
-) -> Result<(), Outcome> {
+) -> Result<Option<usize>, Outcome> {
     let (data, is_text) = match item {
         None => return Err(Outcome::Done(true)),
         Some(Ok(WsMessage::Text(t))) => (Bytes::from(t), true),
@@ -369,15 +331,15 @@ fn handle(
                     reason,
                 });
             }
-            return Ok(());
+            return Ok(None);
         }
         Some(Ok(WsMessage::Pong(payload))) => {
             if let Some(rtt) = heartbeat::round_trip(&payload, peer.opened.elapsed()) {
                 peer.record_round_trip(rtt);
             }
-            return Ok(());
+            return Ok(None);
         }
-        Some(Ok(_)) => return Ok(()), // pings: tungstenite answers them itself
+        Some(Ok(_)) => return Ok(None), // pings: tungstenite answers them itself
         Some(Err(e)) => {
             return Err(match e {
                 WsError::Capacity(_) => Outcome::Fail(1009, "message too big"),
@@ -393,8 +355,9 @@ fn handle(
     peer.unread_packets.fetch_add(1, Ordering::AcqRel);
     peer.unread_bytes.fetch_add(data.len(), Ordering::AcqRel);
     peer.traffic.received(1, data.len());
+    let len = data.len();
     batch.push(RawEvent::Message(peer.clone(), Message { data, is_text }));
-    Ok(())
+    Ok(Some(len))
 }
 
 enum WriteEnd {

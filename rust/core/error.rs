@@ -30,6 +30,10 @@ pub enum Error {
     Busy(String),
     /// No peer with that id (Godot: `ERR_DOES_NOT_EXIST`).
     UnknownPeer(PeerId),
+    /// No upgrade request with that id waits for a decision (Godot: `ERR_DOES_NOT_EXIST`).
+    UnknownRequest(PeerId),
+    /// The upgrade request was decided already (Godot: `ERR_ALREADY_IN_USE`).
+    AlreadyDecided(PeerId),
 }
 
 impl fmt::Display for Error {
@@ -54,6 +58,14 @@ impl fmt::Display for Error {
             Error::Tls(m) => write!(f, "{m}"),
             Error::Busy(m) => write!(f, "{m}"),
             Error::UnknownPeer(id) => write!(f, "no peer with id {id} is connected to this server"),
+            Error::UnknownRequest(id) => write!(
+                f,
+                "no upgrade request {id} is waiting for a decision (it timed out after handshake_timeout, the client left, or the id is wrong)"
+            ),
+            Error::AlreadyDecided(id) => write!(
+                f,
+                "upgrade request {id} was already decided; decide each request once"
+            ),
         }
     }
 }

@@ -43,7 +43,7 @@ fn check(head: &[u8], supported: &[String]) {
                 "selected {:?} from {supported:?}",
                 request.protocol
             );
-            let response = handshake::accept_response(&request);
+            let response = handshake::accept_response(&request, &[]);
             assert!(response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
             assert!(response.ends_with(b"\r\n\r\n"));
         }

@@ -1,7 +1,7 @@
 //! The HTTP/1.1 upgrade request (RFC 6455 section 4.2), read and answered by hand so
 //! that the path, query and headers survive and refusals get a proper HTTP status.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::stats::Refused;
@@ -23,14 +23,6 @@ pub(crate) struct RequestInfo {
     pub protocol: String,
 }
 
-/// A completed, accepted upgrade.
-#[derive(Debug)]
-pub(crate) struct Upgrade {
-    pub request: RequestInfo,
-    /// Bytes the client sent after the request (the start of its first frame).
-    pub leftover: Vec<u8>,
-}
-
 /// Why an upgrade request was turned away, with the HTTP status to answer.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Refusal {
@@ -43,18 +35,34 @@ pub(crate) struct Refusal {
 
 impl Refusal {
     pub(crate) fn new(status: u16, detail: impl Into<String>) -> Self {
+        let mut body = detail.into();
+        body.push('\n');
+        Self::with_body(status, body)
+    }
+
+    /// A refusal whose body is exactly `body`.
+    pub(crate) fn with_body(status: u16, body: String) -> Self {
         let reason = match status {
             400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
             405 => "Method Not Allowed",
+            408 => "Request Timeout",
+            409 => "Conflict",
+            410 => "Gone",
             426 => "Upgrade Required",
+            429 => "Too Many Requests",
             431 => "Request Header Fields Too Large",
+            500 => "Internal Server Error",
+            502 => "Bad Gateway",
             503 => "Service Unavailable",
             _ => "Error",
         };
         Refusal {
             status,
             reason,
-            detail: detail.into(),
+            detail: body,
             why: Refused::BadRequest,
         }
     }
@@ -72,7 +80,7 @@ impl Refusal {
             426 => "Sec-WebSocket-Version: 13\r\n",
             _ => "",
         };
-        let body = format!("{}\n", self.detail);
+        let body = &self.detail;
         format!(
             "HTTP/1.1 {} {}\r\n{extra}Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
             self.status,
@@ -184,11 +192,8 @@ pub(crate) fn check_request(head: &[u8], supported: &[String]) -> Result<Request
     if keys.len() != 1 || !is_valid_key(keys[0]) {
         return Err(Refusal::new(400, "missing or bad Sec-WebSocket-Key"));
     }
-    let offered: Vec<&str> = get("Sec-WebSocket-Protocol")
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
+    let offered = offered_protocols(&list);
+    let offered: Vec<&str> = offered.iter().map(String::as_str).collect();
     let protocol = select_protocol(&offered, supported).ok_or_else(|| {
         Refusal::new(
             400,
@@ -235,8 +240,19 @@ fn is_valid_key(key: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
 }
 
-/// The 101 response for an accepted request (its key checked by [`check_request`]).
-pub(crate) fn accept_response(request: &RequestInfo) -> Vec<u8> {
+/// The subprotocols a client offered, in its order.
+pub(crate) fn offered_protocols(headers: &[(String, String)]) -> Vec<String> {
+    header_values(headers, "Sec-WebSocket-Protocol")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The 101 response for an accepted request (its key checked by [`check_request`]), with
+/// extra headers chosen by the game (checked by `gate::check_accept`).
+pub(crate) fn accept_response(request: &RequestInfo, extra: &[(String, String)]) -> Vec<u8> {
     let key = header_values(&request.headers, "Sec-WebSocket-Key")
         .next()
         .unwrap_or_default();
@@ -250,37 +266,14 @@ pub(crate) fn accept_response(request: &RequestInfo) -> Vec<u8> {
         out.push_str(protocol);
         out.push_str("\r\n");
     }
+    for (name, value) in extra {
+        out.push_str(name);
+        out.push_str(": ");
+        out.push_str(value);
+        out.push_str("\r\n");
+    }
     out.push_str("\r\n");
     out.into_bytes()
-}
-
-/// Reads, checks and answers the upgrade request. `refuse` may turn a valid request
-/// away. On refusal the HTTP error response has not been written yet.
-pub(crate) async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    supported: &[String],
-    refuse: impl Fn() -> Option<Refusal>,
-) -> Result<Upgrade, ReadError> {
-    let (buf, head_len) = read_request(stream).await?;
-    let head = &buf[..head_len];
-    let checked = check_request(head, supported).and_then(|ok| match refuse() {
-        Some(refusal) => Err(refusal),
-        None => Ok(ok),
-    });
-    match checked {
-        Ok(request) => {
-            stream
-                .write_all(&accept_response(&request))
-                .await
-                .map_err(|_| ReadError::Io)?;
-            stream.flush().await.map_err(|_| ReadError::Io)?;
-            Ok(Upgrade {
-                request,
-                leftover: buf[head_len..].to_vec(),
-            })
-        }
-        Err(refusal) => Err(ReadError::Refused(refusal)),
-    }
 }
 
 #[cfg(test)]
@@ -317,7 +310,7 @@ mod tests {
         assert_eq!(info.path, "/chat?x=1");
         assert_eq!(info.protocol, "p2");
         assert!(info.headers.iter().any(|(n, v)| n == "Host" && v == "a"));
-        let resp = String::from_utf8(accept_response(&info)).unwrap();
+        let resp = String::from_utf8(accept_response(&info, &[])).unwrap();
         assert!(resp.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(resp.contains("Sec-WebSocket-Protocol: p2\r\n"));
         let post = ok.replacen("GET", "POST", 1);

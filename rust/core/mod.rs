@@ -17,20 +17,25 @@ mod connection;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod gate;
 mod handshake;
 mod heartbeat;
 mod ids;
 mod limits;
 pub mod multiplayer;
+mod opening;
 mod peer;
+mod rate;
 pub mod runtime;
 mod server;
 mod session;
+mod settings;
 mod stats;
 mod stream;
 mod tls;
 
 pub use error::{Error, SendError};
+pub use gate::UpgradeRequest;
 pub use handshake::select_protocol;
 pub use ids::PeerId;
 pub use limits::{Buffers, LimitRefusal};

@@ -4,13 +4,14 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::error::{Error, SendError};
+use super::gate::{self, Decision, OriginRule, UpgradeRequest};
 use super::ids::IdGenerator;
 use super::ids::PeerId;
 use super::limits::{Buffers, ConnectionLimits};
@@ -18,6 +19,7 @@ use super::multiplayer::Target;
 use super::peer::{Message, Peer, PeerShared};
 use super::runtime;
 use super::session::{self, RawEvent, Session};
+use super::settings::Settings;
 use super::stats::{Counters, Stats};
 use super::tls::TlsConfig;
 
@@ -40,6 +42,16 @@ pub enum Event {
     },
     /// The connection is gone; clean when both close frames were exchanged.
     Disconnected { id: PeerId, was_clean: bool },
+    /// An upgrade request waits for [`Server::accept_upgrade`] or
+    /// [`Server::refuse_upgrade`] (only with [`Server::set_approve_upgrades`]).
+    UpgradeRequested(UpgradeRequest),
+    /// An upgrade request the game was asked about did not become a peer (refused, not
+    /// decided in time, or the client left). A `Connected` with the same id follows
+    /// otherwise.
+    UpgradeEnded { id: PeerId },
+    /// A graceful stop ([`Server::stop_gracefully`]) is complete: every peer got 1001 and
+    /// its `Disconnected`; the server is stopped.
+    Drained,
 }
 
 /// A packet of Godot's high-level multiplayer, and who sent it.
@@ -49,6 +61,17 @@ pub struct MultiplayerPacket {
     pub from: PeerId,
     /// The payload.
     pub data: Bytes,
+}
+
+/// How many decided request ids are remembered (to report a second decision clearly).
+const DECIDED_MEMORY: usize = 1024;
+
+/// A graceful stop under way.
+struct Drain {
+    /// When the peers are told to go (1001).
+    close_at: Instant,
+    /// After the close: when to stop waiting for the peers' disconnects.
+    give_up: Option<Instant>,
 }
 
 struct Listening {
@@ -65,8 +88,7 @@ pub struct Server {
     close_timeout: Duration,
     buffers: Buffers,
     tls: Option<TlsConfig>,
-    refuse_new: bool,
-    heartbeat: Duration,
+    settings: Arc<Settings>,
     limits: Arc<ConnectionLimits>,
     counters: Arc<Counters>,
     multiplayer: bool,
@@ -77,6 +99,11 @@ pub struct Server {
     /// [`Server::peer`] until the next poll, so that a batch can be handled in order.
     departed: HashMap<PeerId, Peer>,
     mp_inbox: VecDeque<(Arc<PeerShared>, Message)>,
+    /// Upgrade requests waiting for the game's decision, with what the client offered.
+    pending: HashMap<PeerId, (oneshot::Sender<Decision>, Vec<String>)>,
+    /// Recently decided requests, to tell "decided twice" from "unknown".
+    decided: VecDeque<PeerId>,
+    drain: Option<Drain>,
     held_disconnects: Vec<(Arc<PeerShared>, bool)>,
     scratch: Vec<RawEvent>,
 }
@@ -96,8 +123,7 @@ impl Server {
             close_timeout: Duration::from_secs(3),
             buffers: Buffers::default(),
             tls: None,
-            refuse_new: false,
-            heartbeat: Duration::ZERO,
+            settings: Arc::default(),
             limits: Arc::default(),
             counters: Arc::default(),
             multiplayer: false,
@@ -106,6 +132,9 @@ impl Server {
             peers: HashMap::new(),
             departed: HashMap::new(),
             mp_inbox: VecDeque::new(),
+            pending: HashMap::new(),
+            decided: VecDeque::new(),
+            drain: None,
             held_disconnects: Vec::new(),
             scratch: Vec::new(),
         }
@@ -170,32 +199,24 @@ impl Server {
 
     /// Turns new clients away during the upgrade (HTTP 503); existing peers stay.
     pub fn set_refuse_new_connections(&mut self, refuse: bool) {
-        self.refuse_new = refuse;
-        if let Some(l) = &self.listening {
-            l.session.refusing.store(refuse, Ordering::Release);
-        }
+        self.settings.set_refusing(refuse);
     }
 
     /// See [`Server::set_refuse_new_connections`].
     pub fn is_refusing_new_connections(&self) -> bool {
-        self.refuse_new
+        self.settings.refusing()
     }
 
     /// Sends a ping to every peer each `interval` and drops a peer from which nothing at
     /// all arrived for two intervals (`Disconnected`, unclean). Zero turns it off (the
     /// default). Applies to clients that connect from now on.
     pub fn set_heartbeat_interval(&mut self, interval: Duration) {
-        self.heartbeat = interval;
-        if let Some(l) = &self.listening {
-            l.session
-                .heartbeat_ns
-                .store(interval.as_nanos() as u64, Ordering::Relaxed);
-        }
+        self.settings.set_heartbeat(interval);
     }
 
     /// See [`Server::set_heartbeat_interval`].
     pub fn heartbeat_interval(&self) -> Duration {
-        self.heartbeat
+        self.settings.heartbeat()
     }
 
     /// Most connections open at once, handshakes in progress included (0: no limit, the
@@ -261,8 +282,7 @@ impl Server {
             self.close_timeout,
             multiplayer,
             self.tls.as_ref().map(|t| t.acceptor.clone()),
-            self.refuse_new,
-            self.heartbeat,
+            self.settings.clone(),
             self.limits.clone(),
             self.counters.clone(),
             self.ids.clone(),
@@ -321,6 +341,9 @@ impl Server {
         self.peers.clear();
         self.departed.clear();
         self.mp_inbox.clear();
+        self.pending.clear();
+        self.drain = None;
+        self.settings.set_draining(false);
         self.held_disconnects.clear();
         self.multiplayer = false;
     }
@@ -328,10 +351,15 @@ impl Server {
     /// Hands over everything that happened since the last call, without blocking.
     /// Cost: proportional to the number of events, not of peers.
     pub fn poll(&mut self, out: &mut Vec<Event>) {
-        let Some(l) = &self.listening else {
+        if self.listening.is_none() {
             return;
-        };
+        }
         self.departed.clear();
+        if self.drain_finished() {
+            self.stop();
+            out.push(Event::Drained);
+            return;
+        }
         if !self.held_disconnects.is_empty() {
             let (peers, departed) = (&mut self.peers, &mut self.departed);
             self.held_disconnects.retain(|(p, clean)| {
@@ -348,7 +376,9 @@ impl Server {
                 false
             });
         }
-        l.session.take(&mut self.scratch);
+        if let Some(l) = &self.listening {
+            l.session.take(&mut self.scratch);
+        }
         for event in self.scratch.drain(..) {
             match event {
                 RawEvent::Connected(p) => {
@@ -369,6 +399,15 @@ impl Server {
                 RawEvent::CloseRequested { id, code, reason } => {
                     out.push(Event::CloseRequested { id, code, reason });
                 }
+                RawEvent::UpgradeRequested(request, reply) => {
+                    self.pending
+                        .insert(request.id, (reply, request.offered.clone()));
+                    out.push(Event::UpgradeRequested(request));
+                }
+                RawEvent::UpgradeEnded(id) => {
+                    self.pending.remove(&id);
+                    out.push(Event::UpgradeEnded { id });
+                }
                 RawEvent::Disconnected(p, clean) => {
                     // Multiplayer: the disconnect waits until the peer's last packets
                     // have been read, so that SceneMultiplayer still accepts them.
@@ -386,6 +425,144 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// A graceful stop: new upgrades get HTTP 503 at once (and the health check 503, so
+    /// load balancers take the server out) while the peers keep being served for `grace`;
+    /// then every peer is closed with 1001 after its queued messages, and once all are
+    /// gone (their `Disconnected` reported) `poll()` reports [`Event::Drained`] and the
+    /// server is stopped.
+    pub fn stop_gracefully(&mut self, grace: Duration) -> Result<(), Error> {
+        if self.listening.is_none() {
+            return Err(Error::NotListening);
+        }
+        self.settings.set_draining(true);
+        let close_at = Instant::now() + grace;
+        // A second call can only make the drain shorter.
+        if self.drain.as_ref().is_none_or(|d| close_at < d.close_at) {
+            self.drain = Some(Drain {
+                close_at,
+                give_up: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether a graceful stop is under way.
+    pub fn is_draining(&self) -> bool {
+        self.drain.is_some()
+    }
+
+    /// Drives a graceful stop; true once it is complete.
+    fn drain_finished(&mut self) -> bool {
+        let Some(drain) = &mut self.drain else {
+            return false;
+        };
+        let now = Instant::now();
+        match drain.give_up {
+            None if now >= drain.close_at => {
+                for peer in self.peers.values() {
+                    let _ = peer.close(1001, "");
+                }
+                drain.give_up = Some(now + self.close_timeout + Duration::from_secs(1));
+                false
+            }
+            None => false,
+            Some(give_up) => {
+                (self.peers.is_empty() && self.held_disconnects.is_empty()) || now >= give_up
+            }
+        }
+    }
+
+    /// Every upgrade request waits for the game's decision ([`Event::UpgradeRequested`],
+    /// then [`Server::accept_upgrade`] or [`Server::refuse_upgrade`]) within the handshake
+    /// timeout; undecided ones are refused with 503. Off by default.
+    pub fn set_approve_upgrades(&mut self, on: bool) {
+        self.settings.set_approve_upgrades(on);
+    }
+
+    /// See [`Server::set_approve_upgrades`].
+    pub fn approve_upgrades(&self) -> bool {
+        self.settings.approve_upgrades()
+    }
+
+    /// Accepts a waiting upgrade request: the 101 is written at once (no `poll()` needed).
+    /// `protocol` "" keeps the subprotocol Godot's rule selected; another one must be one
+    /// the client offered. `headers` are added to the 101 response (e.g. `Set-Cookie`).
+    pub fn accept_upgrade(
+        &mut self,
+        id: PeerId,
+        protocol: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<(), Error> {
+        let offered = &self.waiting(id)?.1;
+        gate::check_accept(offered, protocol, &headers)?;
+        self.decide(
+            id,
+            Decision::Accept {
+                protocol: protocol.to_string(),
+                headers,
+            },
+        )
+    }
+
+    /// Refuses a waiting upgrade request with an HTTP status (400-599) and a short body.
+    pub fn refuse_upgrade(&mut self, id: PeerId, status: i64, body: &str) -> Result<(), Error> {
+        self.waiting(id)?;
+        let status = gate::check_refuse(status, body)?;
+        self.decide(
+            id,
+            Decision::Refuse {
+                status,
+                body: body.to_string(),
+            },
+        )
+    }
+
+    fn waiting(&self, id: PeerId) -> Result<&(oneshot::Sender<Decision>, Vec<String>), Error> {
+        self.pending.get(&id).ok_or_else(|| {
+            if self.decided.contains(&id) {
+                Error::AlreadyDecided(id)
+            } else {
+                Error::UnknownRequest(id)
+            }
+        })
+    }
+
+    fn decide(&mut self, id: PeerId, decision: Decision) -> Result<(), Error> {
+        let (reply, _) = self.pending.remove(&id).ok_or(Error::UnknownRequest(id))?;
+        if self.decided.len() == DECIDED_MEMORY {
+            self.decided.pop_front();
+        }
+        self.decided.push_back(id);
+        // The connection task may have timed out just now: then its end is reported.
+        let _ = reply.send(decision);
+        Ok(())
+    }
+
+    /// Browsers' origins allowed to connect: exact (`https://game.example.com`) or with
+    /// one wildcard label (`https://*.example.com`). Empty (the default) allows any.
+    /// Requests without an `Origin` header (native clients) are always allowed.
+    pub fn set_allowed_origins(&mut self, origins: &[String]) -> Result<(), Error> {
+        let rules = origins
+            .iter()
+            .map(|o| OriginRule::parse(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.settings.set_origins(rules);
+        Ok(())
+    }
+
+    /// Per-client rate limits (0: none, the default): past them a client is not read
+    /// until its budget refills (one second's worth may come at once). Applies to clients
+    /// that connect from now on.
+    pub fn set_rate_limits(&mut self, messages_per_second: u64, bytes_per_second: u64) {
+        self.settings
+            .set_rate_limits(messages_per_second, bytes_per_second);
+    }
+
+    /// Messages and bytes per second (see [`Server::set_rate_limits`]).
+    pub fn rate_limits(&self) -> (u64, u64) {
+        self.settings.rate_limits()
     }
 
     /// Blocks the calling thread until something happened or `timeout` passed; for

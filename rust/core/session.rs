@@ -2,7 +2,6 @@
 //! happens into its event queue; the caller's thread swaps the queue out in `poll()`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -11,11 +10,14 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::connection;
+use super::gate::{Decision, UpgradeRequest};
 use super::handshake::Refusal;
 use super::ids::IdGenerator;
 use super::ids::PeerId;
 use super::limits::{Admission, Buffers, ConnectionLimits, LimitRefusal};
+use super::opening;
 use super::peer::{Message, PeerShared};
+use super::settings::Settings;
 use super::stats::{Counters, Refused};
 
 /// What a connection task reports, in the order it happened.
@@ -28,6 +30,10 @@ pub(crate) enum RawEvent {
         reason: String,
     },
     Disconnected(Arc<PeerShared>, bool),
+    /// An upgrade waits for the game's decision, to be sent through the channel.
+    UpgradeRequested(UpgradeRequest, tokio::sync::oneshot::Sender<Decision>),
+    /// An upgrade the game was asked about did not become a peer.
+    UpgradeEnded(PeerId),
 }
 
 /// Settings fixed for a session, and its shared state.
@@ -38,9 +44,7 @@ pub(crate) struct Session {
     pub close_timeout: Duration,
     pub multiplayer: bool,
     pub tls: RwLock<Option<TlsAcceptor>>,
-    pub refusing: AtomicBool,
-    /// Heartbeat interval in nanoseconds (0: off), for connections opened from now on.
-    pub heartbeat_ns: AtomicU64,
+    pub settings: Arc<Settings>,
     pub limits: Arc<ConnectionLimits>,
     pub counters: Arc<Counters>,
     ids: Arc<IdGenerator>,
@@ -57,8 +61,7 @@ impl Session {
         close_timeout: Duration,
         multiplayer: bool,
         tls: Option<TlsAcceptor>,
-        refusing: bool,
-        heartbeat: Duration,
+        settings: Arc<Settings>,
         limits: Arc<ConnectionLimits>,
         counters: Arc<Counters>,
         ids: Arc<IdGenerator>,
@@ -70,8 +73,7 @@ impl Session {
             close_timeout,
             multiplayer,
             tls: RwLock::new(tls),
-            refusing: AtomicBool::new(refusing),
-            heartbeat_ns: AtomicU64::new(heartbeat.as_nanos() as u64),
+            settings,
             limits,
             counters,
             ids,
@@ -80,14 +82,15 @@ impl Session {
         }
     }
 
-    /// The heartbeat interval for a connection opening now (zero: off).
-    pub fn heartbeat_interval(&self) -> Duration {
-        Duration::from_nanos(self.heartbeat_ns.load(Ordering::Relaxed))
-    }
-
     /// Why a valid upgrade request is turned away now, if it is.
     pub fn refusal(&self) -> Option<Refusal> {
-        self.refusing.load(Ordering::Acquire).then(|| {
+        if self.settings.draining() {
+            return Some(
+                Refusal::new(503, "the server is shutting down; connect to another one")
+                    .because(Refused::Refusing),
+            );
+        }
+        self.settings.refusing().then(|| {
             Refusal::new(503, "the server refuses new connections").because(Refused::Refusing)
         })
     }
@@ -148,7 +151,7 @@ pub(crate) async fn accept_loop(
                     }
                     Admission::Refused(why, refusing) => {
                         session.counters.refused(counted(why));
-                        tokio::spawn(connection::refuse(tcp, session.clone(), why, refusing));
+                        tokio::spawn(opening::refuse(tcp, session.clone(), why, refusing));
                     }
                     Admission::Dropped(why) => {
                         session.counters.refused(counted(why));

@@ -17,7 +17,8 @@ pub fn error_code(e: &Error) -> GdError {
         }
         Error::Bind { .. } => GdError::ERR_CANT_CREATE,
         Error::Busy(_) => GdError::FAILED,
-        Error::UnknownPeer(_) => GdError::ERR_DOES_NOT_EXIST,
+        Error::UnknownPeer(_) | Error::UnknownRequest(_) => GdError::ERR_DOES_NOT_EXIST,
+        Error::AlreadyDecided(_) => GdError::ERR_ALREADY_IN_USE,
     }
 }
 

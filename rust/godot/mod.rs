@@ -2,6 +2,7 @@
 //! All logic lives in [`crate::core`].
 
 mod errors;
+mod request;
 mod tls;
 mod websocket_server;
 mod websocket_server_peer;

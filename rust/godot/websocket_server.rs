@@ -10,6 +10,7 @@ use godot::global::Error as GdError;
 use godot::prelude::*;
 
 use super::errors;
+use super::request;
 use super::tls::TlsParts;
 use super::websocket_server_peer::WebSocketServerPeer;
 use crate::core::{Buffers, Event, Server, multiplayer};
@@ -94,6 +95,63 @@ pub struct WebSocketServer {
     #[var(get = get_max_connections_per_ip, set = set_max_connections_per_ip)]
     max_connections_per_ip: PhantomVar<i64>,
 
+    /// When `true`, every upgrade request waits for the game's decision before it is
+    /// answered: [signal upgrade_requested] shows the request, and [method accept_upgrade] or
+    /// [method refuse_upgrade] answers it, at once or later (after an [HTTPRequest] to an auth
+    /// service), within [member handshake_timeout]; a request still undecided then is refused
+    /// with HTTP 503. A refused request never becomes a peer and emits no peer signal.
+    /// `false` (the default) lets in every request that passes the subprotocol rule,
+    /// [member allowed_origins] and the limits.
+    ///
+    /// ```gdscript
+    /// # Players connect to ws://host:9080/play?token=... (browsers cannot set headers,
+    /// # so the token travels in the query string).
+    /// var tokens := {"secret-1": "alice", "secret-2": "bob"}
+    /// var server := WebSocketServer.new()
+    ///
+    /// func _ready():
+    ///     server.approve_upgrades = true
+    ///     server.upgrade_requested.connect(_on_upgrade_requested)
+    ///     server.client_connected.connect(_on_client_connected)
+    ///     server.listen(9080)
+    ///
+    /// func _on_upgrade_requested(id: int, request: Dictionary):
+    ///     var user = tokens.get(request.query.get("token", ""))
+    ///     if user == null:
+    ///         server.refuse_upgrade(id, 401, "unknown token")
+    ///     else:
+    ///         server.accept_upgrade(id, {"user": user})
+    ///
+    /// func _on_client_connected(id: int, _protocol: String):
+    ///     print(server.get_peer(id).get_upgrade_data().user, " joined")
+    ///
+    /// func _process(_delta):
+    ///     server.poll()
+    /// ```
+    #[var(get = is_approving_upgrades, set = set_approve_upgrades)]
+    approve_upgrades: PhantomVar<bool>,
+
+    /// Web pages allowed to connect, by the `Origin` header browsers send: exact origins
+    /// (`"https://game.example.com"`, `"http://localhost:8060"`) or one wildcard label
+    /// (`"https://*.example.com"`). Any other origin is refused with HTTP 403 before the game
+    /// is asked. Empty (the default) allows every origin. Requests without an `Origin`
+    /// header are always allowed: native clients (Godot, Python, curl) send none and can
+    /// send anything, so this keeps other sites' pages out, it does not authenticate.
+    #[var(get = get_allowed_origins, set = set_allowed_origins)]
+    allowed_origins: PackedStringArray,
+
+    /// Most messages per second one client may send (`0`: no limit, the default). A client
+    /// over it is not read until its budget refills (one second's worth may come at once):
+    /// a flood slows down through TCP, nothing is lost, other clients are unaffected.
+    /// Applies to clients that connect after it is set.
+    #[var(get = get_max_messages_per_second, set = set_max_messages_per_second)]
+    max_messages_per_second: PhantomVar<i64>,
+
+    /// Most bytes (of message payload) per second one client may send (`0`: no limit, the
+    /// default); as [member max_messages_per_second].
+    #[var(get = get_max_bytes_per_second, set = set_max_bytes_per_second)]
+    max_bytes_per_second: PhantomVar<i64>,
+
     /// With [member ssl_certificate], makes the server speak TLS (`wss://`).
     /// Set both again while listening to renew the certificate: new connections use the new
     /// one, connected clients stay.
@@ -119,6 +177,8 @@ pub struct WebSocketServer {
     /// certificate); tried again at the next poll(), which reports what is still wrong.
     tls_pending: bool,
     peers: HashMap<i32, Gd<WebSocketServerPeer>>,
+    /// What the game attached to accepted upgrades, until they become peers.
+    upgrade_data: HashMap<i32, Variant>,
     events: Vec<Event>,
     #[init(val = 0)]
     target_peer: i32,
@@ -143,6 +203,21 @@ impl WebSocketServer {
     #[signal]
     fn client_close_request(id: i64, code: i64, reason: GString);
 
+    /// Emitted for each upgrade request when [member approve_upgrades] is on: answer it with
+    /// [method accept_upgrade] or [method refuse_upgrade]. [param id] is the peer id the
+    /// client gets if accepted. [param request] has `path` (without the query), `query` (a
+    /// Dictionary of the decoded query parameters), `headers` (names in lower case),
+    /// `address` and `port` (the client's), `protocols` (the subprotocols offered) and
+    /// `protocol` (the one Godot's rule selected).
+    #[signal]
+    fn upgrade_requested(id: i64, request: VarDictionary);
+
+    /// Emitted when a `stop(grace_period)` is complete: every client was closed with 1001
+    /// (going away) and got its [signal client_disconnected]; the server is stopped and its
+    /// port is free. The process can exit now.
+    #[signal]
+    fn drained();
+
     /// Emitted for every message received; read it with `get_peer(id).get_packet()`.
     /// Not emitted when listening with `gd_mp_api = true`.
     #[signal]
@@ -166,12 +241,164 @@ impl WebSocketServer {
         }
     }
 
-    /// Stops the server: the port is free again at once and every client is closed with
-    /// code 1001 (messages already queued are sent first). No signals follow for them.
+    /// Stops the server. Without [param grace_period] (Godot 3's `stop()`): the port is
+    /// free again at once and every client is closed with code 1001 (messages already
+    /// queued are sent first); no signals follow for them.
+    ///
+    /// With a [param grace_period] in seconds, for deploys and rolling restarts: new
+    /// clients are refused at once (HTTP 503) while the connected ones keep being served as
+    /// usual for the grace period; then each is closed with 1001 after its queued messages,
+    /// its [signal client_disconnected] follows, and finally [signal drained]. Keep polling
+    /// until then.
     #[func]
-    fn stop(&mut self) {
+    fn stop(&mut self, #[opt(default = 0.0)] grace_period: f64) {
+        if grace_period != 0.0 && self.server.is_listening() {
+            let result = errors::seconds(grace_period, "grace_period")
+                .and_then(|grace| self.server.stop_gracefully(grace));
+            if let Err(e) = result {
+                errors::report("WebSocketServer.stop", &e);
+            }
+            return;
+        }
         self.server.stop();
         self.peers.clear();
+        self.upgrade_data.clear();
+    }
+
+    /// Whether a `stop(grace_period)` is under way (see [method stop]).
+    #[func]
+    fn is_draining(&self) -> bool {
+        self.server.is_draining()
+    }
+
+    /// Accepts the upgrade request [param id] (see [member approve_upgrades]); the client gets
+    /// its answer at once, without waiting for [method MultiplayerPeer.poll]. [param data] is
+    /// kept for the peer, [method WebSocketServerPeer.get_upgrade_data] returns it (pass
+    /// `null` for nothing). [param protocol] "" keeps the subprotocol selected by Godot's
+    /// rule; another one must be one the client offered. [param headers] are added to the
+    /// response, one `"Name: value"` string each as in [member HTTPRequest] calls, e.g.
+    /// `["Set-Cookie: session=abc"]`.
+    /// Returns `ERR_DOES_NOT_EXIST` for an id that waits for no decision (timed out, left,
+    /// or wrong), `ERR_ALREADY_IN_USE` for a second decision, `ERR_INVALID_PARAMETER` for a
+    /// protocol or header that cannot be used.
+    #[func]
+    fn accept_upgrade(
+        &mut self,
+        id: i64,
+        data: Variant,
+        #[opt(default = "")] protocol: GString,
+        #[opt(default = &PackedStringArray::new())] headers: PackedStringArray,
+    ) -> GdError {
+        let id = errors::peer_id(id);
+        let mut lines = Vec::with_capacity(headers.len());
+        for line in headers.as_slice() {
+            let line = line.to_string();
+            match line.split_once(':') {
+                Some((name, value)) => {
+                    lines.push((name.trim().to_string(), value.trim().to_string()))
+                }
+                None => {
+                    godot_error!(
+                        "WebSocketServer.accept_upgrade: header \"{line}\" is not \"Name: value\""
+                    );
+                    return GdError::ERR_INVALID_PARAMETER;
+                }
+            }
+        }
+        let headers = lines;
+        match self
+            .server
+            .accept_upgrade(id, &protocol.to_string(), headers)
+        {
+            Ok(()) => {
+                if !data.is_nil() {
+                    self.upgrade_data.insert(id, data);
+                }
+                GdError::OK
+            }
+            Err(e) => errors::report("WebSocketServer.accept_upgrade", &e),
+        }
+    }
+
+    /// Refuses the upgrade request [param id] with an HTTP [param status] (400-599: 401
+    /// unauthorized, 403 forbidden, 429 too many requests, 503 unavailable ...) and a short
+    /// [param body] (at most 4096 bytes). The client never becomes a peer. Errors as
+    /// [method accept_upgrade].
+    #[func]
+    fn refuse_upgrade(
+        &mut self,
+        id: i64,
+        #[opt(default = 403)] status: i64,
+        #[opt(default = "")] body: GString,
+    ) -> GdError {
+        match self
+            .server
+            .refuse_upgrade(errors::peer_id(id), status, &body.to_string())
+        {
+            Ok(()) => GdError::OK,
+            Err(e) => errors::report("WebSocketServer.refuse_upgrade", &e),
+        }
+    }
+
+    /// See [member approve_upgrades].
+    #[func]
+    fn is_approving_upgrades(&self) -> bool {
+        self.server.approve_upgrades()
+    }
+
+    /// See [member approve_upgrades].
+    #[func]
+    fn set_approve_upgrades(&mut self, on: bool) {
+        self.server.set_approve_upgrades(on);
+    }
+
+    /// See [member allowed_origins].
+    #[func]
+    fn get_allowed_origins(&self) -> PackedStringArray {
+        self.allowed_origins.clone()
+    }
+
+    /// See [member allowed_origins]. An entry that is not an origin is an error and leaves
+    /// the list unchanged.
+    #[func]
+    fn set_allowed_origins(&mut self, origins: PackedStringArray) {
+        let list: Vec<String> = origins.as_slice().iter().map(|o| o.to_string()).collect();
+        match self.server.set_allowed_origins(&list) {
+            Ok(()) => self.allowed_origins = origins,
+            Err(e) => {
+                errors::report("WebSocketServer.allowed_origins (unchanged)", &e);
+            }
+        }
+    }
+
+    /// See [member max_messages_per_second].
+    #[func]
+    fn get_max_messages_per_second(&self) -> i64 {
+        self.server.rate_limits().0 as i64
+    }
+
+    /// See [member max_messages_per_second].
+    #[func]
+    fn set_max_messages_per_second(&mut self, max: i64) {
+        if let Some(max) = errors::count(max, "WebSocketServer.max_messages_per_second") {
+            let (_, bytes) = self.server.rate_limits();
+            self.server.set_rate_limits(max as u64, bytes);
+        }
+    }
+
+    /// See [member max_bytes_per_second].
+    #[func]
+    fn get_max_bytes_per_second(&self) -> i64 {
+        self.server.rate_limits().1 as i64
+    }
+
+    /// See [member max_bytes_per_second].
+    #[func]
+    fn set_max_bytes_per_second(&mut self, max: i64) {
+        if let Some(max) = errors::count(max, "WebSocketServer.max_bytes_per_second") {
+            let (messages, _) = self.server.rate_limits();
+            self.server.set_rate_limits(messages, max as u64);
+        }
     }
 
     /// Whether the server is listening.
@@ -487,6 +714,12 @@ impl IMultiplayerPeerExtension for WebSocketServer {
         self.server.poll(&mut events);
         let multiplayer = self.server.is_multiplayer();
         for event in events.drain(..) {
+            if matches!(event, Event::Drained) {
+                self.peers.clear();
+                self.upgrade_data.clear();
+                self.signals().drained().emit();
+                break;
+            }
             // A signal handler may have stopped the server: nothing more to report.
             if !self.server.is_listening() {
                 break;
@@ -494,8 +727,9 @@ impl IMultiplayerPeerExtension for WebSocketServer {
             match event {
                 Event::Connected { id, protocol } => {
                     if let Some(peer) = self.server.peer(id) {
+                        let data = self.upgrade_data.remove(&id).unwrap_or_default();
                         self.peers
-                            .insert(id, WebSocketServerPeer::wrap(peer.clone()));
+                            .insert(id, WebSocketServerPeer::wrap(peer.clone(), data));
                     }
                     self.signals()
                         .client_connected()
@@ -521,13 +755,23 @@ impl IMultiplayerPeerExtension for WebSocketServer {
                     self.signals().peer_disconnected().emit(i64::from(id));
                     self.peers.remove(&id);
                 }
+                Event::UpgradeRequested(request) => {
+                    let dict = request::request_dict(&request);
+                    self.signals()
+                        .upgrade_requested()
+                        .emit(i64::from(request.id), &dict);
+                }
+                Event::UpgradeEnded { id } => {
+                    self.upgrade_data.remove(&id);
+                }
+                Event::Drained => {}
             }
         }
         self.events = events;
     }
 
     fn close(&mut self) {
-        self.stop();
+        self.stop(0.0);
     }
 
     fn disconnect_peer(&mut self, peer: i32, force: bool) {

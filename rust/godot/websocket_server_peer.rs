@@ -7,6 +7,7 @@ use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 
 use super::errors;
+use super::request;
 use crate::core::{Peer, ReadyState};
 
 /// One client connected to a [WebSocketServer], returned by [method WebSocketServer.get_peer].
@@ -35,17 +36,19 @@ pub struct WebSocketServerPeer {
     was_string: bool,
     /// The packet handed out by the last get_packet(); kept alive until the next call.
     last_packet: Bytes,
+    upgrade_data: Variant,
     base: Base<PacketPeerExtension>,
 }
 
 impl WebSocketServerPeer {
     /// A Godot object for a core peer.
-    pub(crate) fn wrap(peer: Peer) -> Gd<Self> {
+    pub(crate) fn wrap(peer: Peer, upgrade_data: Variant) -> Gd<Self> {
         Gd::from_init_fn(|base| WebSocketServerPeer {
             peer: Some(peer),
             write_mode: Self::WRITE_MODE_BINARY,
             was_string: false,
             last_packet: Bytes::new(),
+            upgrade_data,
             base,
         })
     }
@@ -244,18 +247,17 @@ impl WebSocketServerPeer {
     /// repeated headers joined with ", ".
     #[func]
     fn get_request_headers(&self) -> VarDictionary {
-        let mut dict = VarDictionary::new();
-        if let Some(p) = &self.peer {
-            for (name, value) in p.headers() {
-                let key = name.to_ascii_lowercase();
-                let joined = match dict.get(key.as_str()) {
-                    Some(old) => format!("{}, {value}", old.to::<GString>()),
-                    None => value.clone(),
-                };
-                dict.set(key.as_str(), joined.as_str());
-            }
-        }
-        dict
+        self.peer
+            .as_ref()
+            .map(|p| request::headers_dict(p.headers()))
+            .unwrap_or_default()
+    }
+
+    /// What the game attached when it accepted this client's upgrade
+    /// ([method WebSocketServer.accept_upgrade], e.g. the user it looked up); `null` otherwise.
+    #[func]
+    fn get_upgrade_data(&self) -> Variant {
+        self.upgrade_data.clone()
     }
 
     /// Bytes queued for sending that have not reached the socket yet.

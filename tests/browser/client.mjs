@@ -1,8 +1,10 @@
 // A browser's own WebSocket (headless Chromium, as a Godot web export uses it) against
-// the server. Usage: node client.mjs echo|multiplayer URL. Prints JSON; exit 0 on success.
+// the server. Usage: node client.mjs echo|multiplayer URL, or node client.mjs origin URL
+// PAGE_URL (opens the page first, so the WebSocket carries that page's Origin).
+// Prints JSON; exit 0 on success.
 import { chromium } from 'playwright-core';
 
-const [mode, url] = process.argv.slice(2);
+const [mode, url, pageUrl] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -10,6 +12,7 @@ const browser = await chromium.launch({
 });
 try {
   const page = await browser.newPage();
+  if (pageUrl) await page.goto(pageUrl);
   const result = await page.evaluate(async ({ mode, url }) => {
     const open = (protocols) => new Promise((resolve, reject) => {
       const ws = new WebSocket(url, protocols);
@@ -22,6 +25,16 @@ try {
       ws.onerror = () => reject(new Error('websocket error'));
       setTimeout(() => reject(new Error('timeout')), 10000);
     });
+    if (mode === 'origin') {
+      // Whether a page of this origin may open a WebSocket to the server.
+      try {
+        const ws = await open([]);
+        ws.close(1000);
+        return { opened: true, origin: location.origin };
+      } catch (e) {
+        return { opened: false, origin: location.origin };
+      }
+    }
     if (mode === 'echo') {
       const ws = await open(['chat']);
       ws.send('hello from chromium');

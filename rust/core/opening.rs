@@ -1,0 +1,215 @@
+//! A connection's way in: TLS, the upgrade request, who gets in (limits, refusals, the
+//! browsers' Origin, the game's decision), and the HTTP answer. Everything within the
+//! handshake timeout; what is refused never becomes a peer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::time::{Instant, timeout, timeout_at};
+
+use super::gate::{self, Decision, UpgradeRequest};
+use super::handshake::{self, ReadError, Refusal, RequestInfo};
+use super::ids::PeerId;
+use super::limits::{LimitRefusal, Refusing};
+use super::runtime;
+use super::session::{RawEvent, Session};
+use super::stats::Refused;
+use super::stream::ServerStream;
+
+/// How long a refused or failed connection may take to say goodbye.
+pub(crate) const LINGER: Duration = Duration::from_millis(500);
+/// Longest time a connection refused by a limit may take to be told so (HTTP 503).
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A connection that completed its upgrade.
+pub(crate) struct Opened {
+    pub stream: ServerStream,
+    pub request: RequestInfo,
+    /// Bytes the client sent after the request (the start of its first frame).
+    pub leftover: Vec<u8>,
+    pub id: PeerId,
+    /// Whether the game was asked (it then hears of the end if no peer follows).
+    pub asked: bool,
+}
+
+/// TLS (when configured), the upgrade request and who gets in, until `deadline`.
+pub(crate) async fn open(
+    tcp: TcpStream,
+    remote: SocketAddr,
+    session: &Session,
+    deadline: Instant,
+) -> Result<Opened, Refused> {
+    let mut stream = accept_tls(tcp, session, deadline).await?;
+    let (buf, head_len) = match timeout_at(deadline, handshake::read_request(&mut stream)).await {
+        Err(_) => return Err(Refused::HandshakeTimeout),
+        Ok(Ok(read)) => read,
+        Ok(Err(ReadError::Refused(refusal))) => return Err(answer(stream, refusal).await),
+        Ok(Err(_)) => return Err(Refused::BadRequest),
+    };
+    let checked = handshake::check_request(&buf[..head_len], &session.protocols)
+        .and_then(|request| admit(session, request));
+    let mut request = match checked {
+        Ok(request) => request,
+        Err(refusal) => return Err(answer(stream, refusal).await),
+    };
+    let id = session.next_id();
+    let asked = session.settings.approve_upgrades();
+    let mut extra = Vec::new();
+    if asked {
+        match decide(session, &request, id, remote, deadline).await {
+            Ok((protocol, headers)) => {
+                if !protocol.is_empty() {
+                    request.protocol = protocol;
+                }
+                extra = headers;
+            }
+            Err(refusal) => {
+                session.push(RawEvent::UpgradeEnded(id));
+                return Err(answer(stream, refusal).await);
+            }
+        }
+    }
+    let response = handshake::accept_response(&request, &extra);
+    let written = timeout_at(deadline + LINGER, async {
+        stream.write_all(&response).await?;
+        stream.flush().await
+    })
+    .await;
+    if !matches!(written, Ok(Ok(()))) {
+        if asked {
+            session.push(RawEvent::UpgradeEnded(id));
+        }
+        return Err(Refused::BadRequest);
+    }
+    Ok(Opened {
+        stream,
+        request,
+        leftover: buf[head_len..].to_vec(),
+        id,
+        asked,
+    })
+}
+
+async fn accept_tls(
+    tcp: TcpStream,
+    session: &Session,
+    deadline: Instant,
+) -> Result<ServerStream, Refused> {
+    let acceptor = session.tls.read().clone();
+    match acceptor {
+        None => Ok(ServerStream::Plain(tcp)),
+        Some(acceptor) => match timeout_at(deadline, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => Ok(ServerStream::Tls(Box::new(tls))),
+            Ok(Err(_)) => Err(Refused::BadRequest),
+            Err(_) => Err(Refused::HandshakeTimeout),
+        },
+    }
+}
+
+/// The server's own rules, before the game is asked: the browsers' Origin, then
+/// `refuse_new_connections` and draining.
+fn admit(session: &Session, request: RequestInfo) -> Result<RequestInfo, Refusal> {
+    let origin = request
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("origin"))
+        .map(|(_, v)| v.as_str());
+    if !gate::origin_allowed(&session.settings.origins(), origin) {
+        return Err(Refusal::new(
+            403,
+            format!(
+                "origin {} is not allowed to connect to this server",
+                origin.unwrap_or_default()
+            ),
+        )
+        .because(Refused::Origin));
+    }
+    match session.refusal() {
+        Some(refusal) => Err(refusal),
+        None => Ok(request),
+    }
+}
+
+/// Asks the game and waits for its decision until `deadline`: the subprotocol and extra
+/// headers to answer with, or the refusal.
+async fn decide(
+    session: &Session,
+    request: &RequestInfo,
+    id: PeerId,
+    remote: SocketAddr,
+    deadline: Instant,
+) -> Result<(String, Vec<(String, String)>), Refusal> {
+    let (reply, decision) = oneshot::channel();
+    let asked = UpgradeRequest {
+        id,
+        path: request.path.clone(),
+        headers: request.headers.clone(),
+        remote,
+        offered: handshake::offered_protocols(&request.headers),
+        protocol: request.protocol.clone(),
+    };
+    session.push(RawEvent::UpgradeRequested(asked, reply));
+    match timeout_at(deadline, decision).await {
+        Ok(Ok(Decision::Accept { protocol, headers })) => Ok((protocol, headers)),
+        Ok(Ok(Decision::Refuse { status, body })) => {
+            Err(Refusal::with_body(status, body).because(Refused::Decision))
+        }
+        // The server stopped before deciding.
+        Ok(Err(_)) => Err(Refusal::new(503, "the server stopped").because(Refused::Refusing)),
+        Err(_) => Err(Refusal::new(
+            503,
+            "the server did not decide on this connection in time; try again",
+        )
+        .because(Refused::HandshakeTimeout)),
+    }
+}
+
+/// Writes a refusal and says goodbye; what the statistics count.
+async fn answer(mut stream: ServerStream, refusal: Refusal) -> Refused {
+    let _ = timeout(LINGER, stream.write_all(&refusal.response())).await;
+    linger(&mut stream).await;
+    refusal.why
+}
+
+/// Answers a connection turned away by a connection limit: TLS when configured, then the
+/// request is read and answered with HTTP 503 (bounded in time; never a peer).
+pub(crate) async fn refuse(
+    tcp: TcpStream,
+    session: Arc<Session>,
+    why: LimitRefusal,
+    refusing: Refusing,
+) {
+    let _refusing = refusing;
+    let _live = runtime::LiveConnection::new();
+    let detail = match why {
+        LimitRefusal::Total => "the server is full (max_connections); try again later",
+        LimitRefusal::PerIp => "too many connections from your address (max_connections_per_ip)",
+    };
+    let deadline = Instant::now() + session.handshake_timeout.min(REFUSAL_TIMEOUT);
+    let Ok(mut stream) = accept_tls(tcp, &session, deadline).await else {
+        return;
+    };
+    if let Ok(Ok(_)) = timeout_at(deadline, handshake::read_request(&mut stream)).await {
+        answer(stream, Refusal::new(503, detail)).await;
+    }
+}
+
+/// Half-closes and reads until the client closes too (bounded), so that the last
+/// bytes sent are not lost to a TCP reset.
+pub(crate) async fn linger(stream: &mut ServerStream) {
+    let _ = timeout(LINGER, async {
+        let _ = stream.flush().await;
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 1024];
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}

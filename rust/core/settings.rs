@@ -1,0 +1,86 @@
+//! Settings a server can change while it listens: shared by the server (which writes
+//! them) and its connection tasks (which read them when they need them).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+use super::gate::OriginRule;
+
+/// The live settings of one server, kept across `stop()` and `listen()`.
+#[derive(Default)]
+pub(crate) struct Settings {
+    /// `refuse_new_connections`: valid upgrades get 503.
+    refusing: AtomicBool,
+    /// A graceful stop is under way: new upgrades get 503.
+    draining: AtomicBool,
+    /// Heartbeat interval in nanoseconds (0: off), for connections opened from now on.
+    heartbeat_ns: AtomicU64,
+    /// Every upgrade waits for the game's decision.
+    approve_upgrades: AtomicBool,
+    /// `allowed_origins` (empty: any).
+    origins: RwLock<Arc<Vec<OriginRule>>>,
+    /// Per-client rate limits (0: none), for connections opened from now on.
+    max_messages_per_second: AtomicU64,
+    max_bytes_per_second: AtomicU64,
+}
+
+impl Settings {
+    pub fn set_refusing(&self, on: bool) {
+        self.refusing.store(on, Ordering::Release);
+    }
+
+    pub fn refusing(&self) -> bool {
+        self.refusing.load(Ordering::Acquire)
+    }
+
+    pub fn set_draining(&self, on: bool) {
+        self.draining.store(on, Ordering::Release);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    pub fn set_heartbeat(&self, interval: Duration) {
+        self.heartbeat_ns
+            .store(interval.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_nanos(self.heartbeat_ns.load(Ordering::Relaxed))
+    }
+
+    pub fn set_approve_upgrades(&self, on: bool) {
+        self.approve_upgrades.store(on, Ordering::Release);
+    }
+
+    pub fn approve_upgrades(&self) -> bool {
+        self.approve_upgrades.load(Ordering::Acquire)
+    }
+
+    pub fn set_origins(&self, rules: Vec<OriginRule>) {
+        *self.origins.write() = Arc::new(rules);
+    }
+
+    pub fn origins(&self) -> Arc<Vec<OriginRule>> {
+        self.origins.read().clone()
+    }
+
+    pub fn set_rate_limits(&self, messages_per_second: u64, bytes_per_second: u64) {
+        self.max_messages_per_second
+            .store(messages_per_second, Ordering::Relaxed);
+        self.max_bytes_per_second
+            .store(bytes_per_second, Ordering::Relaxed);
+    }
+
+    /// Messages and bytes per second (0: no limit).
+    pub fn rate_limits(&self) -> (u64, u64) {
+        (
+            self.max_messages_per_second.load(Ordering::Relaxed),
+            self.max_bytes_per_second.load(Ordering::Relaxed),
+        )
+    }
+}
