@@ -27,7 +27,7 @@ use super::peer::{Command, Message, Peer, PeerShared, ReadyState};
 use super::rate::RateLimiter;
 use super::runtime;
 use super::session::{RawEvent, Session, stopped};
-use super::stats::Refused;
+use super::stats::{Counters, Refused};
 use super::stream::ServerStream;
 
 type Ws = WebSocketStream<ServerStream>;
@@ -53,12 +53,12 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
     slot: Slot,
 ) {
-    let _slot = slot;
+    let mut slot = slot;
     let _live = runtime::LiveConnection::new();
     let _ = tcp.set_nodelay(true);
     let deadline = tokio::time::Instant::now() + session.handshake_timeout;
     let opened = tokio::select! {
-        r = open(tcp, remote, &session, deadline) => r,
+        r = open(tcp, remote, &session, deadline, &mut slot) => r,
         _ = stopped(&mut shutdown) => return,
     };
     let Opened {
@@ -66,11 +66,17 @@ pub(crate) async fn serve(
         request,
         leftover,
         id,
+        remote,
         asked,
     } = match opened {
         Ok(opened) => opened,
         // Timed out, refused or failed: never a peer.
-        Err(why) => return session.counters.refused(why),
+        Err(why) => {
+            if let Some(why) = why {
+                session.counters.refused(why);
+            }
+            return;
+        }
     };
     let secure = matches!(stream, ServerStream::Tls(_));
     let (commands, mut rx) = mpsc::unbounded_channel();
@@ -103,6 +109,7 @@ pub(crate) async fn serve(
         }
     }
     session.counters.accepted();
+    let _left = Left(&session.counters);
     let mut guard = Disconnect {
         session: &session,
         peer: peer.clone(),
@@ -110,6 +117,15 @@ pub(crate) async fn serve(
     };
     session.push(RawEvent::Connected(peer.clone()));
     guard.clean = run(ws, &peer, &mut rx, &session, &mut shutdown).await;
+}
+
+/// Counts a peer's end in the server's counters.
+struct Left<'a>(&'a Counters);
+
+impl Drop for Left<'_> {
+    fn drop(&mut self) {
+        self.0.left();
+    }
 }
 
 /// Reports the end of a connection, however the task ends (even when dropped).

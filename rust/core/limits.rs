@@ -127,13 +127,18 @@ impl ConnectionLimits {
         self.open.load(Ordering::Acquire)
     }
 
-    /// Takes a slot for a connection from `ip`, or says why not.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Admission {
+    /// Takes a slot for a connection from `ip`, or says why not. `per_ip` is false when
+    /// the TCP peer is a proxy: the client's address is known later ([`Slot::rebind`]).
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, per_ip: bool) -> Admission {
         let ip = ip.to_canonical();
         let max_total = self.max_total();
         let max_per_ip = self.max_per_ip();
-        let mut per_ip = self.per_ip.lock();
-        let from_ip = per_ip.get(&ip).copied().unwrap_or(0);
+        let mut map = self.per_ip.lock();
+        let from_ip = if per_ip {
+            map.get(&ip).copied().unwrap_or(0)
+        } else {
+            0
+        };
         let refusal = if max_total > 0 && self.open() >= max_total {
             Some(LimitRefusal::Total)
         } else if max_per_ip > 0 && from_ip >= max_per_ip {
@@ -142,7 +147,7 @@ impl ConnectionLimits {
             None
         };
         if let Some(why) = refusal {
-            drop(per_ip);
+            drop(map);
             return if self.refusing.fetch_add(1, Ordering::AcqRel) < MAX_REFUSING {
                 Admission::Refused(why, Refusing(self.clone()))
             } else {
@@ -150,11 +155,13 @@ impl ConnectionLimits {
                 Admission::Dropped(why)
             };
         }
-        per_ip.insert(ip, from_ip + 1);
+        if per_ip {
+            map.insert(ip, from_ip + 1);
+        }
         self.open.fetch_add(1, Ordering::AcqRel);
         Admission::Admitted(Slot {
             limits: self.clone(),
-            ip,
+            ip: per_ip.then_some(ip),
         })
     }
 }
@@ -162,17 +169,45 @@ impl ConnectionLimits {
 /// An open connection's place under the limits; freed when dropped.
 pub(crate) struct Slot {
     limits: Arc<ConnectionLimits>,
-    ip: IpAddr,
+    /// The address counted under the per-address limit (none yet behind a proxy).
+    ip: Option<IpAddr>,
+}
+
+impl Slot {
+    /// Counts the connection under the client's real address (learned from a proxy),
+    /// or says that address is over its limit.
+    pub fn rebind(&mut self, ip: IpAddr) -> Result<(), LimitRefusal> {
+        let ip = ip.to_canonical();
+        if self.ip == Some(ip) {
+            return Ok(());
+        }
+        let max = self.limits.max_per_ip();
+        let mut map = self.limits.per_ip.lock();
+        let n = map.get(&ip).copied().unwrap_or(0);
+        if max > 0 && n >= max {
+            return Err(LimitRefusal::PerIp);
+        }
+        map.insert(ip, n + 1);
+        if let Some(old) = self.ip.replace(ip) {
+            release(&mut map, old);
+        }
+        Ok(())
+    }
+}
+
+fn release(map: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
+    if let Some(n) = map.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&ip);
+        }
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut per_ip = self.limits.per_ip.lock();
-        if let Some(n) = per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                per_ip.remove(&self.ip);
-            }
+        if let Some(ip) = self.ip {
+            release(&mut self.limits.per_ip.lock(), ip);
         }
         self.limits.open.fetch_sub(1, Ordering::AcqRel);
     }
@@ -202,27 +237,45 @@ mod tests {
             Admission::Admitted(s) => Some(s),
             _ => None,
         };
-        let a1 = admitted(limits.admit(a)).unwrap();
-        let _a2 = admitted(limits.admit(a)).unwrap();
+        let a1 = admitted(limits.admit(a, true)).unwrap();
+        let _a2 = admitted(limits.admit(a, true)).unwrap();
         assert!(matches!(
-            limits.admit(a),
+            limits.admit(a, true),
             Admission::Refused(LimitRefusal::PerIp, _)
         ));
         // An IPv4-mapped IPv6 address is the same client.
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
         assert!(matches!(
-            limits.admit(mapped),
+            limits.admit(mapped, true),
             Admission::Refused(LimitRefusal::PerIp, _)
         ));
-        let _b1 = admitted(limits.admit(b)).unwrap();
+        let _b1 = admitted(limits.admit(b, true)).unwrap();
         assert!(matches!(
-            limits.admit(b),
+            limits.admit(b, true),
             Admission::Refused(LimitRefusal::Total, _)
         ));
         assert_eq!(limits.open(), 3);
         drop(a1);
         assert_eq!(limits.open(), 2);
-        assert!(admitted(limits.admit(a)).is_some());
+        assert!(admitted(limits.admit(a, true)).is_some());
+    }
+
+    #[test]
+    fn behind_a_proxy_the_slot_moves_to_the_client_address() {
+        let limits = Arc::new(ConnectionLimits::default());
+        limits.set_max_per_ip(1);
+        let proxy: IpAddr = "10.0.0.9".parse().unwrap();
+        let client: IpAddr = "203.0.113.5".parse().unwrap();
+        let slot = || match limits.admit(proxy, false) {
+            Admission::Admitted(s) => s,
+            _ => panic!("a proxy's connections are not limited per address"),
+        };
+        let (mut s1, mut s2) = (slot(), slot());
+        s1.rebind(client).unwrap();
+        assert_eq!(s2.rebind(client), Err(LimitRefusal::PerIp));
+        s2.rebind("203.0.113.6".parse().unwrap()).unwrap();
+        drop(s1);
+        slot().rebind(client).unwrap();
     }
 
     #[test]
@@ -230,19 +283,19 @@ mod tests {
         let limits = Arc::new(ConnectionLimits::default());
         limits.set_max_total(1);
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let _slot = limits.admit(ip);
+        let _slot = limits.admit(ip, true);
         let mut refusing = Vec::new();
         for _ in 0..MAX_REFUSING {
-            match limits.admit(ip) {
+            match limits.admit(ip, true) {
                 Admission::Refused(_, r) => refusing.push(r),
                 _ => panic!("expected a refusal"),
             }
         }
         assert!(matches!(
-            limits.admit(ip),
+            limits.admit(ip, true),
             Admission::Dropped(LimitRefusal::Total)
         ));
         refusing.pop();
-        assert!(matches!(limits.admit(ip), Admission::Refused(..)));
+        assert!(matches!(limits.admit(ip, true), Admission::Refused(..)));
     }
 }

@@ -14,6 +14,7 @@
 //!   buffer limits are checked at once ([`SendError`]).
 
 mod connection;
+mod endpoints;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -25,6 +26,8 @@ mod limits;
 pub mod multiplayer;
 mod opening;
 mod peer;
+mod proxies;
+mod proxy_protocol;
 mod rate;
 pub mod runtime;
 mod server;

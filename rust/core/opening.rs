@@ -11,10 +11,13 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout, timeout_at};
 
+use super::endpoints;
 use super::gate::{self, Decision, UpgradeRequest};
 use super::handshake::{self, ReadError, Refusal, RequestInfo};
 use super::ids::PeerId;
-use super::limits::{LimitRefusal, Refusing};
+use super::limits::{LimitRefusal, Refusing, Slot};
+use super::proxies;
+use super::proxy_protocol::{self, Header};
 use super::runtime;
 use super::session::{RawEvent, Session};
 use super::stats::Refused;
@@ -32,32 +35,75 @@ pub(crate) struct Opened {
     /// Bytes the client sent after the request (the start of its first frame).
     pub leftover: Vec<u8>,
     pub id: PeerId,
+    /// The client's address: the TCP peer's, or what a trusted proxy said.
+    pub remote: SocketAddr,
     /// Whether the game was asked (it then hears of the end if no peer follows).
     pub asked: bool,
 }
 
-/// TLS (when configured), the upgrade request and who gets in, until `deadline`.
+/// TLS (when configured), the upgrade request and who gets in, until `deadline`. The
+/// error is why the connection did not become a peer (`None`: a plain request such as
+/// the health check, answered and not counted as a refusal).
 pub(crate) async fn open(
-    tcp: TcpStream,
-    remote: SocketAddr,
+    mut tcp: TcpStream,
+    mut remote: SocketAddr,
     session: &Session,
     deadline: Instant,
-) -> Result<Opened, Refused> {
+    slot: &mut Slot,
+) -> Result<Opened, Option<Refused>> {
+    let settings = &session.settings;
+    let proxies = settings.proxies();
+    let from_proxy = proxies::is_trusted(&proxies, remote.ip());
+    // A refusal by the per-address limit, once the client's address is known; answered
+    // after the request is read, as every refusal.
+    let mut over_limit = None;
+    if settings.proxy_protocol() {
+        if !proxies.is_empty() && !from_proxy {
+            return Err(Some(Refused::BadRequest));
+        }
+        match timeout_at(deadline, proxy_protocol::read_header(&mut tcp)).await {
+            Err(_) => return Err(Some(Refused::HandshakeTimeout)),
+            Ok(None) => return Err(Some(Refused::BadRequest)),
+            Ok(Some(Header::Local)) => {}
+            Ok(Some(Header::Proxied(client))) => {
+                remote = client;
+                over_limit = slot.rebind(client.ip()).err();
+            }
+        }
+    }
     let mut stream = accept_tls(tcp, session, deadline).await?;
     let (buf, head_len) = match timeout_at(deadline, handshake::read_request(&mut stream)).await {
-        Err(_) => return Err(Refused::HandshakeTimeout),
+        Err(_) => return Err(Some(Refused::HandshakeTimeout)),
         Ok(Ok(read)) => read,
-        Ok(Err(ReadError::Refused(refusal))) => return Err(answer(stream, refusal).await),
-        Ok(Err(_)) => return Err(Refused::BadRequest),
+        Ok(Err(ReadError::Refused(refusal))) => return Err(Some(answer(stream, refusal).await)),
+        Ok(Err(_)) => return Err(Some(Refused::BadRequest)),
     };
-    let checked = handshake::check_request(&buf[..head_len], &session.protocols)
-        .and_then(|request| admit(session, request));
+    let head = &buf[..head_len];
+    if let Some(response) = endpoints::respond(settings, &session.counters, head) {
+        let _ = timeout(LINGER, stream.write_all(&response)).await;
+        linger(&mut stream).await;
+        return Err(None);
+    }
+    let checked = handshake::check_request(head, &session.protocols).and_then(|request| {
+        if from_proxy && !settings.proxy_protocol() {
+            remote = proxies::client_address(&proxies, remote, &request.headers);
+            over_limit = slot.rebind(remote.ip()).err();
+        }
+        match over_limit {
+            Some(_) => Err(Refusal::new(
+                503,
+                "too many connections from your address (max_connections_per_ip)",
+            )
+            .because(Refused::PerIpLimit)),
+            None => admit(session, request),
+        }
+    });
     let mut request = match checked {
         Ok(request) => request,
-        Err(refusal) => return Err(answer(stream, refusal).await),
+        Err(refusal) => return Err(Some(answer(stream, refusal).await)),
     };
     let id = session.next_id();
-    let asked = session.settings.approve_upgrades();
+    let asked = settings.approve_upgrades();
     let mut extra = Vec::new();
     if asked {
         match decide(session, &request, id, remote, deadline).await {
@@ -69,7 +115,7 @@ pub(crate) async fn open(
             }
             Err(refusal) => {
                 session.push(RawEvent::UpgradeEnded(id));
-                return Err(answer(stream, refusal).await);
+                return Err(Some(answer(stream, refusal).await));
             }
         }
     }
@@ -83,13 +129,14 @@ pub(crate) async fn open(
         if asked {
             session.push(RawEvent::UpgradeEnded(id));
         }
-        return Err(Refused::BadRequest);
+        return Err(Some(Refused::BadRequest));
     }
     Ok(Opened {
         stream,
         request,
         leftover: buf[head_len..].to_vec(),
         id,
+        remote,
         asked,
     })
 }
@@ -98,14 +145,14 @@ async fn accept_tls(
     tcp: TcpStream,
     session: &Session,
     deadline: Instant,
-) -> Result<ServerStream, Refused> {
+) -> Result<ServerStream, Option<Refused>> {
     let acceptor = session.tls.read().clone();
     match acceptor {
         None => Ok(ServerStream::Plain(tcp)),
         Some(acceptor) => match timeout_at(deadline, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => Ok(ServerStream::Tls(Box::new(tls))),
-            Ok(Err(_)) => Err(Refused::BadRequest),
-            Err(_) => Err(Refused::HandshakeTimeout),
+            Ok(Err(_)) => Err(Some(Refused::BadRequest)),
+            Err(_) => Err(Some(Refused::HandshakeTimeout)),
         },
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::error::{Error, SendError};
 use super::gate::{self, Decision, OriginRule, UpgradeRequest};
+use super::proxies::Cidr;
 use super::ids::IdGenerator;
 use super::ids::PeerId;
 use super::limits::{Buffers, ConnectionLimits};
@@ -565,6 +566,45 @@ impl Server {
         self.settings.rate_limits()
     }
 
+    /// The reverse proxies in front of the server (IP addresses or CIDR ranges; empty,
+    /// the default, trusts none). A connection from one of them takes the client's address
+    /// from `Forwarded: for=` or `X-Forwarded-For` (the right-most address that is not a
+    /// trusted proxy); from anyone else those headers are ignored. With
+    /// [`Server::set_proxy_protocol`], only these may send PROXY headers (when not empty).
+    pub fn set_trusted_proxies(&mut self, proxies: &[String]) -> Result<(), Error> {
+        let list = proxies
+            .iter()
+            .map(|p| Cidr::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.settings.set_proxies(list);
+        Ok(())
+    }
+
+    /// Every connection starts with a PROXY protocol header (v1 or v2) naming the client,
+    /// as L4 load balancers send it; a connection without a valid one is dropped with
+    /// nothing sent. Off by default.
+    pub fn set_proxy_protocol(&mut self, on: bool) {
+        self.settings.set_proxy_protocol(on);
+    }
+
+    /// See [`Server::set_proxy_protocol`].
+    pub fn proxy_protocol(&self) -> bool {
+        self.settings.proxy_protocol()
+    }
+
+    /// A path (e.g. `/healthz`) that answers a plain HTTP GET with 200 and the number of
+    /// peers (503 while draining), for load balancers' health checks. "" (the default)
+    /// turns it off.
+    pub fn set_health_check_path(&mut self, path: &str) -> Result<(), Error> {
+        self.settings.set_health_path(endpoint_path(path, "health_check_path")?);
+        Ok(())
+    }
+
+    /// See [`Server::set_health_check_path`].
+    pub fn health_check_path(&self) -> String {
+        self.settings.health_path().to_string()
+    }
+
     /// Blocks the calling thread until something happened or `timeout` passed; for
     /// programs that have no frame loop of their own (tests, examples).
     pub fn wait(&self, timeout: Duration) -> bool {
@@ -657,6 +697,22 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A path for a plain HTTP endpoint: "" (off) or starting with `/`, without a query.
+fn endpoint_path(path: &str, what: &str) -> Result<String, Error> {
+    let path = path.trim();
+    if path.is_empty()
+        || (path.starts_with('/')
+            && !path.contains(['?', '#', ' '])
+            && path.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        Ok(path.to_string())
+    } else {
+        Err(Error::InvalidParameter(format!(
+            "{what} \"{path}\" must start with / and have no query, e.g. \"/healthz\" (\"\" turns it off)"
+        )))
     }
 }
 

@@ -82,6 +82,13 @@ impl Session {
         }
     }
 
+    /// Whether the TCP peer's address is the client's (so the per-address limit applies at
+    /// once): not when it is a trusted proxy or a PROXY header will name the client.
+    pub fn per_ip_at_accept(&self, remote: std::net::SocketAddr) -> bool {
+        !self.settings.proxy_protocol()
+            && !super::proxies::is_trusted(&self.settings.proxies(), remote.ip())
+    }
+
     /// Why a valid upgrade request is turned away now, if it is.
     pub fn refusal(&self) -> Option<Refusal> {
         if self.settings.draining() {
@@ -145,7 +152,7 @@ pub(crate) async fn accept_loop(
             _ = stopped(&mut shutdown) => break,
             _ = stopped(&mut going_away) => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, remote)) => match session.limits.admit(remote.ip()) {
+                Ok((tcp, remote)) => match session.limits.admit(remote.ip(), session.per_ip_at_accept(remote)) {
                     Admission::Admitted(slot) => {
                         tokio::spawn(connection::serve(tcp, remote, session.clone(), for_connections.clone(), slot));
                     }

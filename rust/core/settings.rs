@@ -8,6 +8,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 
 use super::gate::OriginRule;
+use super::proxies::Cidr;
 
 /// The live settings of one server, kept across `stop()` and `listen()`.
 #[derive(Default)]
@@ -25,6 +26,12 @@ pub(crate) struct Settings {
     /// Per-client rate limits (0: none), for connections opened from now on.
     max_messages_per_second: AtomicU64,
     max_bytes_per_second: AtomicU64,
+    /// `trusted_proxies`.
+    proxies: RwLock<Arc<Vec<Cidr>>>,
+    /// Every connection starts with a PROXY protocol header.
+    proxy_protocol: AtomicBool,
+    /// `health_check_path` ("" off).
+    health_path: RwLock<Arc<String>>,
 }
 
 impl Settings {
@@ -82,5 +89,29 @@ impl Settings {
             self.max_messages_per_second.load(Ordering::Relaxed),
             self.max_bytes_per_second.load(Ordering::Relaxed),
         )
+    }
+
+    pub fn set_proxies(&self, proxies: Vec<Cidr>) {
+        *self.proxies.write() = Arc::new(proxies);
+    }
+
+    pub fn proxies(&self) -> Arc<Vec<Cidr>> {
+        self.proxies.read().clone()
+    }
+
+    pub fn set_proxy_protocol(&self, on: bool) {
+        self.proxy_protocol.store(on, Ordering::Release);
+    }
+
+    pub fn proxy_protocol(&self) -> bool {
+        self.proxy_protocol.load(Ordering::Acquire)
+    }
+
+    pub fn set_health_path(&self, path: String) {
+        *self.health_path.write() = Arc::new(path);
+    }
+
+    pub fn health_path(&self) -> Arc<String> {
+        self.health_path.read().clone()
     }
 }

@@ -56,6 +56,8 @@ impl Refused {
 /// The counters of one server, kept across `stop()` and `listen()`.
 #[derive(Default)]
 pub(crate) struct Counters {
+    /// Connections that are peers now.
+    peers: AtomicU64,
     accepted: AtomicU64,
     refused: [AtomicU64; Refused::ALL.len()],
     messages_in: AtomicU64,
@@ -66,8 +68,20 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// A connection became a peer.
     pub fn accepted(&self) {
         self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.peers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A peer's connection ended.
+    pub fn left(&self) {
+        self.peers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Connections that are peers now (as the connection tasks see it).
+    pub fn peers(&self) -> u64 {
+        self.peers.load(Ordering::Relaxed)
     }
 
     pub fn refused(&self, why: Refused) {

@@ -152,6 +152,34 @@ pub struct WebSocketServer {
     #[var(get = get_max_bytes_per_second, set = set_max_bytes_per_second)]
     max_bytes_per_second: PhantomVar<i64>,
 
+    /// The reverse proxies (nginx, HAProxy, a cloud load balancer) in front of the server:
+    /// IP addresses or CIDR ranges, e.g. `["127.0.0.1", "10.0.0.0/8"]`. When a client's TCP
+    /// connection comes from one of them, its address is taken from the upgrade request's
+    /// `Forwarded: for=` or `X-Forwarded-For` header (the right-most address that is not
+    /// itself a trusted proxy): [method get_peer_address], [method get_peer_port] and
+    /// [method WebSocketServerPeer.get_connected_host] report it, and
+    /// [member max_connections_per_ip] counts it. The port is 0 unless the proxy sends it
+    /// (`Forwarded: for="ip:port"`). From any other address those headers are ignored, so a
+    /// client cannot spoof its address. Empty (the default) trusts nobody.
+    #[var(get = get_trusted_proxies, set = set_trusted_proxies)]
+    trusted_proxies: PackedStringArray,
+
+    /// When `true`, every connection must start with a PROXY protocol header (v1 or v2), as
+    /// L4 load balancers and TLS passthrough send it (HAProxy `send-proxy-v2`, nginx
+    /// `stream { proxy_protocol on; }`, cloud network load balancers): the client's address
+    /// comes from it. A connection that does not start with a valid header within
+    /// [member handshake_timeout] is dropped with nothing sent. When [member trusted_proxies]
+    /// is not empty, only those addresses may connect. `false` by default.
+    #[var(get = is_proxy_protocol_enabled, set = set_proxy_protocol)]
+    proxy_protocol: PhantomVar<bool>,
+
+    /// A path such as `"/healthz"`: a plain HTTP GET of it (no upgrade) on the server's own
+    /// port answers `200` with `ok` and the number of peers, or `503` while a
+    /// `stop(grace_period)` drains the server, so load balancers and orchestrators can probe
+    /// it. `""` (the default) turns it off; every other plain request gets HTTP 426.
+    #[var(get = get_health_check_path, set = set_health_check_path)]
+    health_check_path: PhantomVar<GString>,
+
     /// With [member ssl_certificate], makes the server speak TLS (`wss://`).
     /// Set both again while listening to renew the certificate: new connections use the new
     /// one, connected clients stay.
@@ -207,7 +235,8 @@ impl WebSocketServer {
     /// [method accept_upgrade] or [method refuse_upgrade]. [param id] is the peer id the
     /// client gets if accepted. [param request] has `path` (without the query), `query` (a
     /// Dictionary of the decoded query parameters), `headers` (names in lower case),
-    /// `address` and `port` (the client's), `protocols` (the subprotocols offered) and
+    /// `address` and `port` (the client's, as [member trusted_proxies] or [member proxy_protocol]
+    /// resolve them), `protocols` (the subprotocols offered) and
     /// `protocol` (the one Godot's rule selected).
     #[signal]
     fn upgrade_requested(id: i64, request: VarDictionary);
@@ -368,6 +397,51 @@ impl WebSocketServer {
             Err(e) => {
                 errors::report("WebSocketServer.allowed_origins (unchanged)", &e);
             }
+        }
+    }
+
+    /// See [member trusted_proxies].
+    #[func]
+    fn get_trusted_proxies(&self) -> PackedStringArray {
+        self.trusted_proxies.clone()
+    }
+
+    /// See [member trusted_proxies]. An entry that is not an address or range is an error
+    /// and leaves the list unchanged.
+    #[func]
+    fn set_trusted_proxies(&mut self, proxies: PackedStringArray) {
+        let list: Vec<String> = proxies.as_slice().iter().map(|p| p.to_string()).collect();
+        match self.server.set_trusted_proxies(&list) {
+            Ok(()) => self.trusted_proxies = proxies,
+            Err(e) => {
+                errors::report("WebSocketServer.trusted_proxies (unchanged)", &e);
+            }
+        }
+    }
+
+    /// See [member proxy_protocol].
+    #[func]
+    fn is_proxy_protocol_enabled(&self) -> bool {
+        self.server.proxy_protocol()
+    }
+
+    /// See [member proxy_protocol].
+    #[func]
+    fn set_proxy_protocol(&mut self, on: bool) {
+        self.server.set_proxy_protocol(on);
+    }
+
+    /// See [member health_check_path].
+    #[func]
+    fn get_health_check_path(&self) -> GString {
+        GString::from(&self.server.health_check_path())
+    }
+
+    /// See [member health_check_path].
+    #[func]
+    fn set_health_check_path(&mut self, path: GString) {
+        if let Err(e) = self.server.set_health_check_path(&path.to_string()) {
+            errors::report("WebSocketServer.health_check_path (unchanged)", &e);
         }
     }
 
