@@ -26,10 +26,20 @@ fn upgrade(extra: &str) -> Vec<u8> {
 fn exchange(port: u16, from: &str, bytes: &[u8]) -> (TcpStream, String) {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket
-        .bind(&format!("{from}:0").parse::<std::net::SocketAddr>().unwrap().into())
+        .bind(
+            &format!("{from}:0")
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
         .unwrap();
     socket
-        .connect(&format!("127.0.0.1:{port}").parse::<std::net::SocketAddr>().unwrap().into())
+        .connect(
+            &format!("127.0.0.1:{port}")
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
         .unwrap();
     let mut s: TcpStream = socket.into();
     s.write_all(bytes).unwrap();
@@ -58,17 +68,33 @@ fn forwarded_headers_count_only_from_trusted_proxies() {
     let mut server = listening(&[], |s| {
         s.set_trusted_proxies(&["127.0.0.1".into()]).unwrap();
     });
-    assert!(server.set_trusted_proxies(&["not an address".into()]).is_err());
+    assert!(
+        server
+            .set_trusted_proxies(&["not an address".into()])
+            .is_err()
+    );
     let port = server.local_port();
     let mut log = Vec::new();
     // From the trusted proxy: the right-most untrusted hop of X-Forwarded-For.
-    let (_a, r) = exchange(port, "127.0.0.1", &upgrade("X-Forwarded-For: 6.6.6.6, 203.0.113.7\r\n"));
+    let (_a, r) = exchange(
+        port,
+        "127.0.0.1",
+        &upgrade("X-Forwarded-For: 6.6.6.6, 203.0.113.7\r\n"),
+    );
     assert!(r.starts_with("HTTP/1.1 101"), "{r}");
     // Forwarded with a port.
-    let (_b, r) = exchange(port, "127.0.0.1", &upgrade("Forwarded: for=\"198.51.100.2:4711\"\r\n"));
+    let (_b, r) = exchange(
+        port,
+        "127.0.0.1",
+        &upgrade("Forwarded: for=\"198.51.100.2:4711\"\r\n"),
+    );
     assert!(r.starts_with("HTTP/1.1 101"), "{r}");
     // A client that is no proxy cannot spoof its address.
-    let (_c, r) = exchange(port, "127.0.0.2", &upgrade("X-Forwarded-For: 1.2.3.4\r\nForwarded: for=1.2.3.4\r\n"));
+    let (_c, r) = exchange(
+        port,
+        "127.0.0.2",
+        &upgrade("X-Forwarded-For: 1.2.3.4\r\nForwarded: for=1.2.3.4\r\n"),
+    );
     assert!(r.starts_with("HTTP/1.1 101"), "{r}");
     let addrs = peer_addresses(&mut server, &mut log, 3);
     assert_eq!(addrs[0], "203.0.113.7:0");
@@ -83,12 +109,24 @@ fn the_per_address_limit_applies_to_the_client_behind_the_proxy() {
         s.set_max_connections_per_ip(1);
     });
     let port = server.local_port();
-    let (_a, r) = exchange(port, "127.0.0.1", &upgrade("X-Forwarded-For: 203.0.113.7\r\n"));
+    let (_a, r) = exchange(
+        port,
+        "127.0.0.1",
+        &upgrade("X-Forwarded-For: 203.0.113.7\r\n"),
+    );
     assert!(r.starts_with("HTTP/1.1 101"), "{r}");
-    let (_b, r) = exchange(port, "127.0.0.1", &upgrade("X-Forwarded-For: 203.0.113.7\r\n"));
+    let (_b, r) = exchange(
+        port,
+        "127.0.0.1",
+        &upgrade("X-Forwarded-For: 203.0.113.7\r\n"),
+    );
     assert!(r.starts_with("HTTP/1.1 503"), "{r}");
     // Another client through the same proxy still gets in.
-    let (_c, r) = exchange(port, "127.0.0.1", &upgrade("X-Forwarded-For: 203.0.113.8\r\n"));
+    let (_c, r) = exchange(
+        port,
+        "127.0.0.1",
+        &upgrade("X-Forwarded-For: 203.0.113.8\r\n"),
+    );
     assert!(r.starts_with("HTTP/1.1 101"), "{r}");
     let mut log = Vec::new();
     assert_eq!(peer_addresses(&mut server, &mut log, 2).len(), 2);
@@ -145,7 +183,11 @@ fn health_check_path_answers_plain_gets() {
     let mut log = Vec::new();
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 1);
     let get = |path: &str| {
-        let (mut s, head) = exchange(port, "127.0.0.1", format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        let (mut s, head) = exchange(
+            port,
+            "127.0.0.1",
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
         let mut rest = String::new();
         let _ = s.read_to_string(&mut rest);
         head + &rest

@@ -17,6 +17,21 @@ func run_tests() -> void:
 	s.heartbeat_interval = -2.0
 	check_eq(s.heartbeat_interval, 0.0, "a negative heartbeat_interval is refused")
 
+	# Deployment properties (tested with real proxies in tests/deploy.rs).
+	check_eq(s.trusted_proxies, PackedStringArray(), "trusted_proxies default")
+	check_eq(s.proxy_protocol, false, "proxy_protocol default")
+	check_eq(s.health_check_path, "", "health_check_path default")
+	s.trusted_proxies = PackedStringArray(["127.0.0.1", "10.0.0.0/8", "fd00::/8"])
+	check_eq(s.trusted_proxies.size(), 3, "trusted_proxies set")
+	s.trusted_proxies = PackedStringArray(["10.0.0.0/40"])
+	check_eq(s.trusted_proxies.size(), 3, "a bad range leaves the list unchanged")
+	s.trusted_proxies = PackedStringArray()
+	s.health_check_path = "/healthz"
+	check_eq(s.health_check_path, "/healthz", "health_check_path set")
+	s.health_check_path = "healthz"
+	check_eq(s.health_check_path, "/healthz", "a path without / is refused")
+	s.health_check_path = ""
+
 	s.bind_ip = "127.0.0.1"
 	s.heartbeat_interval = 0.5
 	s.max_connections = 3

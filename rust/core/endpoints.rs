@@ -25,9 +25,19 @@ pub(crate) fn respond(settings: &Settings, counters: &Counters, head: &[u8]) -> 
     if !health.is_empty() && path == health.as_str() {
         let peers = counters.peers();
         return Some(if settings.draining() {
-            response(503, "Service Unavailable", "text/plain; charset=utf-8", &format!("draining\npeers {peers}\n"))
+            response(
+                503,
+                "Service Unavailable",
+                "text/plain; charset=utf-8",
+                &format!("draining\npeers {peers}\n"),
+            )
         } else {
-            response(200, "OK", "text/plain; charset=utf-8", &format!("ok\npeers {peers}\n"))
+            response(
+                200,
+                "OK",
+                "text/plain; charset=utf-8",
+                &format!("ok\npeers {peers}\n"),
+            )
         });
     }
     None

@@ -39,7 +39,9 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.net, ip.to_canonical()) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
@@ -79,7 +81,9 @@ pub(crate) fn client_address(
         .filter_map(|element| {
             element.split(';').find_map(|pair| {
                 let (k, v) = pair.split_once('=')?;
-                k.trim().eq_ignore_ascii_case("for").then(|| node(v.trim()))?
+                k.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| node(v.trim()))?
             })
         })
         .collect();
@@ -122,10 +126,26 @@ mod tests {
         assert!(c.contains("10.1.2.3".parse().unwrap()));
         assert!(c.contains("::ffff:10.1.2.3".parse().unwrap()));
         assert!(!c.contains("11.0.0.1".parse().unwrap()));
-        assert!(Cidr::parse("127.0.0.1").unwrap().contains("127.0.0.1".parse().unwrap()));
-        assert!(!Cidr::parse("127.0.0.1").unwrap().contains("127.0.0.2".parse().unwrap()));
-        assert!(Cidr::parse("fd00::/8").unwrap().contains("fd12::1".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            Cidr::parse("127.0.0.1")
+                .unwrap()
+                .contains("127.0.0.1".parse().unwrap())
+        );
+        assert!(
+            !Cidr::parse("127.0.0.1")
+                .unwrap()
+                .contains("127.0.0.2".parse().unwrap())
+        );
+        assert!(
+            Cidr::parse("fd00::/8")
+                .unwrap()
+                .contains("fd12::1".parse().unwrap())
+        );
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
         for bad in ["10.0.0.0/33", "x", "10.0.0.0/", "::/129"] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
         }
@@ -133,13 +153,21 @@ mod tests {
 
     #[test]
     fn the_right_most_untrusted_hop() {
-        let proxies = vec![Cidr::parse("127.0.0.1").unwrap(), Cidr::parse("10.0.0.0/8").unwrap()];
+        let proxies = vec![
+            Cidr::parse("127.0.0.1").unwrap(),
+            Cidr::parse("10.0.0.0/8").unwrap(),
+        ];
         let remote: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let from = |headers: &[(&str, &str)]| client_address(&proxies, remote, &h(headers));
-        assert_eq!(from(&[("X-Forwarded-For", "203.0.113.7")]).to_string(), "203.0.113.7:0");
+        assert_eq!(
+            from(&[("X-Forwarded-For", "203.0.113.7")]).to_string(),
+            "203.0.113.7:0"
+        );
         // A client-supplied value on the left is not trusted: the right-most untrusted wins.
         assert_eq!(
-            from(&[("X-Forwarded-For", "6.6.6.6, 203.0.113.7, 10.1.1.1")]).ip().to_string(),
+            from(&[("X-Forwarded-For", "6.6.6.6, 203.0.113.7, 10.1.1.1")])
+                .ip()
+                .to_string(),
             "203.0.113.7"
         );
         assert_eq!(
@@ -152,7 +180,9 @@ mod tests {
         );
         // Forwarded wins over X-Forwarded-For; nothing usable keeps the TCP peer.
         assert_eq!(
-            from(&[("X-Forwarded-For", "1.1.1.1"), ("Forwarded", "for=2.2.2.2")]).ip().to_string(),
+            from(&[("X-Forwarded-For", "1.1.1.1"), ("Forwarded", "for=2.2.2.2")])
+                .ip()
+                .to_string(),
             "2.2.2.2"
         );
         assert_eq!(from(&[("Forwarded", "for=unknown")]), remote);

@@ -135,9 +135,15 @@ mod tests {
         assert_eq!(h, Some(Header::Proxied("192.0.2.7:56324".parse().unwrap())));
         assert_eq!(rest, b"GET / HTTP/1.1");
         let (h, _) = read(b"PROXY TCP6 2001:db8::1 ::1 4000 443\r\n").await;
-        assert_eq!(h, Some(Header::Proxied("[2001:db8::1]:4000".parse().unwrap())));
+        assert_eq!(
+            h,
+            Some(Header::Proxied("[2001:db8::1]:4000".parse().unwrap()))
+        );
         let (h, rest) = read(b"PROXY UNKNOWN\r\n\x16\x03\x01").await;
-        assert_eq!((h, rest.as_slice()), (Some(Header::Local), &b"\x16\x03\x01"[..]));
+        assert_eq!(
+            (h, rest.as_slice()),
+            (Some(Header::Local), &b"\x16\x03\x01"[..])
+        );
         for bad in [
             &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
             b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n",
@@ -146,7 +152,12 @@ mod tests {
             b"PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n",
             b"PROXY TCP4 1.2.3.4",
         ] {
-            assert_eq!(read(bad).await.0, None, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                read(bad).await.0,
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let long = format!("PROXY TCP4 {}\r\n", "1".repeat(200));
         assert_eq!(read(long.as_bytes()).await.0, None);
@@ -160,7 +171,10 @@ mod tests {
         let mut bytes = v2(1, 0x11, &block);
         bytes.extend(b"\x16\x03\x01rest");
         let (h, rest) = read(&bytes).await;
-        assert_eq!(h, Some(Header::Proxied("198.51.100.9:40000".parse().unwrap())));
+        assert_eq!(
+            h,
+            Some(Header::Proxied("198.51.100.9:40000".parse().unwrap()))
+        );
         assert_eq!(rest, b"\x16\x03\x01rest");
         let mut block6 = "2001:db8::5".parse::<Ipv6Addr>().unwrap().octets().to_vec();
         block6.extend([0u8; 16]);

@@ -12,12 +12,12 @@ use tokio::sync::{oneshot, watch};
 
 use super::error::{Error, SendError};
 use super::gate::{self, Decision, OriginRule, UpgradeRequest};
-use super::proxies::Cidr;
 use super::ids::IdGenerator;
 use super::ids::PeerId;
 use super::limits::{Buffers, ConnectionLimits};
 use super::multiplayer::Target;
 use super::peer::{Message, Peer, PeerShared};
+use super::proxies::Cidr;
 use super::runtime;
 use super::session::{self, RawEvent, Session};
 use super::settings::Settings;
@@ -596,7 +596,8 @@ impl Server {
     /// peers (503 while draining), for load balancers' health checks. "" (the default)
     /// turns it off.
     pub fn set_health_check_path(&mut self, path: &str) -> Result<(), Error> {
-        self.settings.set_health_path(endpoint_path(path, "health_check_path")?);
+        self.settings
+            .set_health_path(endpoint_path(path, "health_check_path")?);
         Ok(())
     }
 

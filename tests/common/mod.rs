@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod engine;
+pub mod services;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

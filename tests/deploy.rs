@@ -1,0 +1,229 @@
+//! Deployments with the proxies users run, started for real (Debian's nginx and HAProxy,
+//! installed when missing) with the configurations in deploy/, in front of headless Godot
+//! servers running godot-project/demo/room_server.tscn on our class, and real clients
+//! (Python `websockets`) from a source address of their own (127.0.0.2).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::engine::{self, Running, demo_project, free_port, root};
+use common::services::{debian_binary, fill, scratch_dir, wait_for_port};
+
+/// A self-signed certificate for 127.0.0.1 and localhost: (cert path, key path).
+fn certificate(dir: &Path) -> (String, String) {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    (
+        cert_path.display().to_string(),
+        key_path.display().to_string(),
+    )
+}
+
+/// A room server (godot-project/demo/room_server.tscn) with these arguments.
+fn room_server(port: u16, args: &[&str]) -> Running {
+    engine::addon();
+    engine::prepare(&demo_project());
+    let mut cmd = engine::command(&demo_project());
+    cmd.args([
+        "res://demo/room_server.tscn",
+        "--",
+        &format!("--port={port}"),
+    ])
+    .args(args);
+    let mut server = Running::start(cmd);
+    server.wait_line("LISTENING", Duration::from_secs(60));
+    server
+}
+
+fn nginx(dir: &Path, template: &str, values: &[(&str, String)]) -> Running {
+    let bin = debian_binary("nginx", "nginx-light");
+    let text = std::fs::read_to_string(root().join("deploy").join(template)).unwrap();
+    let mut values = values.to_vec();
+    values.push(("DIR", dir.display().to_string()));
+    std::fs::write(dir.join("nginx.conf"), fill(&text, &values)).unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.join("error.log"));
+    Running::start(cmd)
+}
+
+fn python_client(script: &str, args: &[&str]) -> Output {
+    let out = Command::new(engine::python())
+        .arg(root().join("tests/clients").join(script))
+        .args(args)
+        .output()
+        .unwrap();
+    println!(
+        "{script}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script} failed");
+    out
+}
+
+fn json_field(line: &str, field: &str) -> String {
+    let start = line.find(&format!("\"{field}\": ")).expect(field) + field.len() + 4;
+    line[start..]
+        .split([',', '}'])
+        .next()
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
+}
+
+/// The checks of one player behind a proxy: the server sees 127.0.0.2 and the client's own
+/// port, messages go both ways, and a close from either side reaches the other.
+fn player_checks(url: &str, ca: &str, server: &mut Running) {
+    for (how, code, reason) in [("close", "1000", "done"), ("kick", "4000", "bye")] {
+        let out = python_client("proxy_client.py", &[url, "127.0.0.2", ca, how]);
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(json_field(&line, "code"), code, "{line}");
+        assert_eq!(json_field(&line, "reason"), reason, "{line}");
+        let (id, port) = (json_field(&line, "id"), json_field(&line, "port"));
+        server.wait_line(
+            &format!("JOIN {id} lobby 127.0.0.2 {port}"),
+            Duration::from_secs(5),
+        );
+        server.wait_line(
+            &format!("LEAVE {id} clean=true code={code}"),
+            Duration::from_secs(5),
+        );
+    }
+}
+
+#[test]
+fn nginx_terminates_tls_in_front_of_a_godot_server() {
+    let _serial = engine::serial();
+    let dir = scratch_dir("nginx-tls");
+    let (cert, key) = certificate(&dir);
+    let (listen, backend) = (free_port(), free_port());
+    let mut godot = room_server(backend, &["--name=A", "--trusted=127.0.0.1"]);
+    let _nginx = nginx(
+        &dir,
+        "nginx-tls-termination.conf",
+        &[
+            ("LISTEN_PORT", listen.to_string()),
+            ("BACKEND_PORT", backend.to_string()),
+            ("CERT", cert.clone()),
+            ("KEY", key),
+        ],
+    );
+    wait_for_port(listen, Duration::from_secs(10));
+    player_checks(&format!("wss://127.0.0.1:{listen}/play"), &cert, &mut godot);
+
+    // Spoofing: a client that talks to the server directly, with its own
+    // X-Forwarded-For, keeps its real address.
+    let script = r#"
+import asyncio, sys, websockets
+async def main():
+    async with websockets.connect(sys.argv[1], local_addr=("127.0.0.2", 0),
+            additional_headers={"X-Forwarded-For": "1.2.3.4", "Forwarded": "for=1.2.3.4"}) as ws:
+        await ws.recv()
+        await ws.send("/whoami")
+        print(await ws.recv())
+asyncio.run(main())
+"#;
+    let out = Command::new(engine::python())
+        .args(["-c", script, &format!("ws://127.0.0.1:{backend}/play")])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("you are 127.0.0.2:"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn haproxy_passes_tls_through_with_proxy_protocol_v2() {
+    let _serial = engine::serial();
+    let dir = scratch_dir("haproxy");
+    let (cert, key) = certificate(&dir);
+    let (listen, backend) = (free_port(), free_port());
+    let mut godot = room_server(
+        backend,
+        &[
+            "--name=A",
+            "--proxy-protocol",
+            "--trusted=127.0.0.1",
+            &format!("--tls-key={key}"),
+            &format!("--tls-cert={cert}"),
+        ],
+    );
+    let bin = debian_binary("haproxy", "haproxy");
+    let text = std::fs::read_to_string(root().join("deploy/haproxy-tls-passthrough.cfg")).unwrap();
+    let config = fill(
+        &text,
+        &[
+            ("LISTEN_PORT", listen.to_string()),
+            ("BACKEND_PORT", backend.to_string()),
+        ],
+    );
+    std::fs::write(dir.join("haproxy.cfg"), config).unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.arg("-f").arg(dir.join("haproxy.cfg")).arg("-db");
+    let _haproxy = Running::start(cmd);
+    wait_for_port(listen, Duration::from_secs(10));
+    player_checks(&format!("wss://127.0.0.1:{listen}/play"), &cert, &mut godot);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn two_godot_servers_behind_nginx_room_routing() {
+    let _serial = engine::serial();
+    let dir = scratch_dir("nginx-rooms");
+    let (listen, a_port, b_port) = (free_port(), free_port(), free_port());
+    let stop_a = dir.join("stop-a");
+    let mut a = room_server(
+        a_port,
+        &[
+            "--name=A",
+            "--trusted=127.0.0.1",
+            &format!("--stop-file={}", stop_a.display()),
+        ],
+    );
+    let mut b = room_server(b_port, &["--name=B", "--trusted=127.0.0.1"]);
+    let _nginx = nginx(
+        &dir,
+        "nginx-rooms.conf",
+        &[
+            ("LISTEN_PORT", listen.to_string()),
+            ("BACKEND_A", a_port.to_string()),
+            ("BACKEND_B", b_port.to_string()),
+        ],
+    );
+    wait_for_port(listen, Duration::from_secs(10));
+    let out = python_client(
+        "rooms_client.py",
+        &[
+            &format!("ws://127.0.0.1:{listen}/play"),
+            "200",
+            "20",
+            &stop_a.display().to_string(),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"phase\": 2"), "{text}");
+    // Server A stopped and its process ended; B took its players.
+    a.wait_line("STOPPING A", Duration::from_secs(5));
+    let status = a.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "server A did not exit: {status:?}"
+    );
+    b.wait_line("JOIN", Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
