@@ -87,7 +87,7 @@ fn chromium_gets_the_multiplayer_id_message() {
         while let Some(p) = server.mp_get_packet() {
             let mut reply = p.data.to_vec();
             reply.reverse();
-            server.mp_put_packet(p.from, &reply).unwrap();
+            server.mp_put_packet(p.from, &reply, false).unwrap();
         }
     }
     let out = check(&child.join().unwrap());

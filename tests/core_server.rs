@@ -858,6 +858,6 @@ fn e_id(e: &Event) -> i32 {
         | Event::Disconnected { id, .. }
         | Event::UpgradeEnded { id } => *id,
         Event::UpgradeRequested(r) => r.id,
-        Event::Drained => 0,
+        Event::Drained | Event::BroadcastMissed(_) | Event::Redis(_) => 0,
     }
 }

@@ -60,13 +60,13 @@ fn id_message_and_routing_by_target() {
     );
 
     // 0: everyone.
-    server.mp_put_packet(0, b"all").unwrap();
+    server.mp_put_packet(0, b"all", false).unwrap();
     // > 0: one peer.
-    server.mp_put_packet(ids[1], b"only 1").unwrap();
+    server.mp_put_packet(ids[1], b"only 1", false).unwrap();
     // < 0: everyone but that peer.
-    server.mp_put_packet(-ids[0], b"not 0").unwrap();
+    server.mp_put_packet(-ids[0], b"not 0", false).unwrap();
     // A marker to all, so that "nothing else arrived" can be checked.
-    server.mp_put_packet(0, b"end").unwrap();
+    server.mp_put_packet(0, b"end", false).unwrap();
     let got: Vec<Vec<Vec<u8>>> = rt.block_on(async {
         let mut all = Vec::new();
         for (c, _) in clients.iter_mut() {
@@ -88,7 +88,7 @@ fn id_message_and_routing_by_target() {
     assert_eq!(got[1], v(&["all", "only 1", "not 0", "end"]));
     assert_eq!(got[2], v(&["all", "not 0", "end"]));
     assert_eq!(
-        server.mp_put_packet(12345, b"x"),
+        server.mp_put_packet(12345, b"x", false),
         Err((12345, SendError::Closed)),
         "unknown target"
     );
@@ -179,7 +179,7 @@ fn refusing_new_connections_keeps_existing_peers() {
         }
         other => panic!("a new client must be refused, got {:?}", other.map(|_| ())),
     }
-    server.mp_put_packet(old_id, b"still here").unwrap();
+    server.mp_put_packet(old_id, b"still here", false).unwrap();
     assert_eq!(rt.block_on(next_binary(&mut old)), b"still here");
     server.set_refuse_new_connections(false);
     let (_new, new_id) = rt.block_on(join(&u));
@@ -197,7 +197,7 @@ fn full_outbound_buffer_is_an_error_not_a_loss() {
     let chunk = vec![9u8; 8 * 1024];
     let mut sent = 0;
     let err = loop {
-        match server.mp_put_packet(id, &chunk) {
+        match server.mp_put_packet(id, &chunk, false) {
             Ok(()) => sent += 1,
             Err(e) => break e,
         }

@@ -14,7 +14,7 @@ for target in upgrade_request connection_bytes; do
   mkdir -p "fuzz/corpus/$target"
   cargo +nightly fuzz run "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
     -max_total_time="$seconds" -print_final_stats=1 2> "fuzz/$target.log" \
-    || { tail -n 60 "fuzz/$target.log"; echo "fuzz: $target found a crash (fuzz/artifacts/$target/)"; exit 1; }
+    || { tail -n 60 "fuzz/$target.log"; echo "fuzz: $target failed: a crash (input in fuzz/artifacts/$target/) or a build error (above)"; exit 1; }
   runs=$(awk '/stat::number_of_executed_units/ { print $2 }' "fuzz/$target.log")
   cov=$(grep -oE 'cov: [0-9]+' "fuzz/$target.log" | tail -n 1)
   echo "fuzz: $target: $runs inputs in ${seconds} s, $cov, no crash"

@@ -75,6 +75,7 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(Some(from), id, "disconnected before connected");
                     gone = true;
                 }
+                other => panic!("unexpected event {other:?}"),
             }
         }
         server.wait(Duration::from_millis(1));

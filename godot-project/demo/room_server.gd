@@ -1,19 +1,20 @@
 extends Node
 ## A room server for deployments behind a proxy (see deploy/ and README "Deploying"):
-## clients connect to ws://HOST/play?room=N; a text message goes to everyone in the same
-## room of this process. "/whoami" answers with the address the server sees for you,
-## "/kick" closes your connection with 4000 "bye".
+## clients connect to ws://HOST/play?room=N and join the group of that room; a text message
+## goes to everyone in the room (on every server process sharing the Redis of --redis).
+## "/whoami" answers with the address the server sees for you, "/kick" closes your
+## connection with 4000 "bye".
 ##
 ## godot --headless --path godot-project res://demo/room_server.tscn -- --port=9080
 ##   [--name=A] [--trusted=127.0.0.1,10.0.0.0/8] [--proxy-protocol] [--health=/healthz]
 ##   [--tls-key=key.pem --tls-cert=cert.pem] [--stop-file=PATH] [--grace=SECONDS]
+##   [--redis=redis://127.0.0.1:6379]
 ## With --stop-file the server stops when that file appears (after --grace seconds of
 ## draining, if given) and the process exits: what a deploy script or orchestrator does.
-## It prints one line per event (LISTENING, JOIN, LEAVE) for scripts and tests.
+## It prints one line per event (LISTENING, JOIN, LEAVE, REDIS ...) for scripts and tests.
 
 var server := WebSocketServer.new()
 var server_name := "A"
-var rooms := {}  # peer id -> room
 var stop_file := ""
 var grace := 0.0
 
@@ -39,10 +40,14 @@ func _ready() -> void:
 				server.ssl_certificate = cert
 			"stop-file": stop_file = value
 			"grace": grace = float(value)
+			"redis": server.redis_url = value
 	server.client_connected.connect(_on_connected)
 	server.client_disconnected.connect(_on_disconnected)
 	server.data_received.connect(_on_data)
 	server.drained.connect(func(): get_tree().quit())
+	server.redis_connected.connect(func(): print("REDIS CONNECTED %s" % server_name))
+	server.redis_error.connect(func(message): print("REDIS ERROR %s %s" % [server_name, message]))
+	server.redis_unpublished.connect(func(group, count): print("REDIS UNPUBLISHED %s %s %d" % [server_name, group, count]))
 	var err := server.listen(port)
 	if err != OK:
 		printerr("room server %s: cannot listen on %d (error %d)" % [server_name, port, err])
@@ -69,7 +74,7 @@ func _on_connected(id: int, _protocol: String) -> void:
 	for pair in query.split("&", false):
 		if pair.begins_with("room="):
 			room = pair.trim_prefix("room=")
-	rooms[id] = room
+	server.add_peer_to_group(id, room)
 	print("JOIN %d %s %s %d" % [id, room, server.get_peer_address(id), server.get_peer_port(id)])
 	peer.send_text("welcome %s %d" % [server_name, id])
 
@@ -77,7 +82,6 @@ func _on_connected(id: int, _protocol: String) -> void:
 func _on_disconnected(id: int, was_clean: bool) -> void:
 	var peer := server.get_peer(id)
 	print("LEAVE %d clean=%s code=%d" % [id, was_clean, peer.get_close_code() if peer else -1])
-	rooms.erase(id)
 
 
 func _on_data(id: int) -> void:
@@ -90,6 +94,5 @@ func _on_data(id: int) -> void:
 		"/kick":
 			server.disconnect_peer(id, 4000, "bye")
 		_:
-			for other in rooms:
-				if rooms[other] == rooms[id]:
-					server.get_peer(other).send_text("%s %d: %s" % [rooms[id], id, text])
+			var room: String = server.get_peer_groups(id)[0]
+			server.send_text_to_group(room, "%s %d: %s" % [room, id, text])

@@ -19,11 +19,13 @@ use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use super::fanout::Fanout;
 use super::heartbeat::{self, Beat, Heartbeat};
+use super::ids::PeerId;
 use super::limits::Slot;
 use super::multiplayer;
 use super::opening::{LINGER, Opened, linger, open};
-use super::peer::{Command, Message, Peer, PeerShared, ReadyState};
+use super::peer::{Command, Message, Peer, PeerShared, ReadyState, ServerParts};
 use super::rate::RateLimiter;
 use super::runtime;
 use super::session::{RawEvent, Session, stopped};
@@ -85,9 +87,12 @@ pub(crate) async fn serve(
         remote,
         request,
         secure,
-        session.buffers,
         commands,
-        session.counters.clone(),
+        ServerParts {
+            limits: session.buffers,
+            counters: session.counters.clone(),
+            fanout: session.fanout.clone(),
+        },
     ));
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
@@ -109,7 +114,8 @@ pub(crate) async fn serve(
         }
     }
     session.counters.accepted();
-    let _left = Left(&session.counters);
+    session.fanout.joined(&peer);
+    let _left = Left(&session.counters, &session.fanout, id);
     let mut guard = Disconnect {
         session: &session,
         peer: peer.clone(),
@@ -119,12 +125,13 @@ pub(crate) async fn serve(
     guard.clean = run(ws, &peer, &mut rx, &session, &mut shutdown).await;
 }
 
-/// Counts a peer's end in the server's counters.
-struct Left<'a>(&'a Counters);
+/// A peer's end: counted, and out of the fan-out's peers and groups.
+struct Left<'a>(&'a Counters, &'a Fanout, PeerId);
 
 impl Drop for Left<'_> {
     fn drop(&mut self) {
         self.0.left();
+        self.1.left(self.2);
     }
 }
 

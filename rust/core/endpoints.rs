@@ -2,11 +2,14 @@
 //! balancers and orchestrators, and the Prometheus metrics. Every other plain request
 //! gets the upgrade's usual answer (426).
 
-use super::settings::Settings;
-use super::stats::Counters;
+use std::fmt::Write;
+
+use super::session::Session;
+use super::stats::{Refused, Stats};
 
 /// The answer to a plain GET of one of the configured paths, `None` for anything else.
-pub(crate) fn respond(settings: &Settings, counters: &Counters, head: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn respond(session: &Session, head: &[u8]) -> Option<Vec<u8>> {
+    let settings = &session.settings;
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
     req.parse(head).ok()?;
@@ -23,7 +26,7 @@ pub(crate) fn respond(settings: &Settings, counters: &Counters, head: &[u8]) -> 
     let path = req.path?.split('?').next()?;
     let health = settings.health_path();
     if !health.is_empty() && path == health.as_str() {
-        let peers = counters.peers();
+        let peers = session.counters.peers();
         return Some(if settings.draining() {
             response(
                 503,
@@ -40,7 +43,105 @@ pub(crate) fn respond(settings: &Settings, counters: &Counters, head: &[u8]) -> 
             )
         });
     }
+    let metrics = settings.metrics_path();
+    if !metrics.is_empty() && path == metrics.as_str() {
+        let mut stats = session.counters.snapshot();
+        stats.peers = session.counters.peers();
+        stats.handshakes = (session.limits.open() as u64).saturating_sub(stats.peers);
+        return Some(response(
+            200,
+            "OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            &prometheus(&stats),
+        ));
+    }
     None
+}
+
+/// The statistics in Prometheus' text exposition format: one family per figure, base
+/// units, `_total` counters.
+pub fn prometheus(stats: &Stats) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP websocket_server_{name} {help}");
+        let _ = writeln!(out, "# TYPE websocket_server_{name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "websocket_server_{name}{labels} {value}");
+        }
+    };
+    let one = |v: f64| vec![(String::new(), v)];
+    let n = |v: u64| one(v as f64);
+    family("peers", "gauge", "Clients connected now.", &n(stats.peers));
+    family(
+        "handshakes",
+        "gauge",
+        "Connections in TLS or upgrade now.",
+        &n(stats.handshakes),
+    );
+    family(
+        "connections_accepted_total",
+        "counter",
+        "Connections that became peers.",
+        &n(stats.accepted),
+    );
+    let refused: Vec<(String, f64)> = Refused::ALL
+        .iter()
+        .map(|r| {
+            (
+                format!("{{reason=\"{}\"}}", r.name()),
+                stats.refused_for(*r) as f64,
+            )
+        })
+        .collect();
+    family(
+        "connections_refused_total",
+        "counter",
+        "Connections that did not become peers, by reason.",
+        &refused,
+    );
+    family(
+        "received_messages_total",
+        "counter",
+        "Messages received from clients.",
+        &n(stats.messages_in),
+    );
+    family(
+        "received_bytes_total",
+        "counter",
+        "Message payload bytes received from clients.",
+        &n(stats.bytes_in),
+    );
+    family(
+        "sent_messages_total",
+        "counter",
+        "Messages written to clients.",
+        &n(stats.messages_out),
+    );
+    family(
+        "sent_bytes_total",
+        "counter",
+        "Message payload bytes written to clients.",
+        &n(stats.bytes_out),
+    );
+    family(
+        "dropped_packets_total",
+        "counter",
+        "Unreliable packets dropped for congested clients.",
+        &n(stats.dropped),
+    );
+    family(
+        "poll_seconds",
+        "gauge",
+        "Duration of the game's last poll().",
+        &one(stats.poll_last_ns as f64 / 1e9),
+    );
+    family(
+        "poll_average_seconds",
+        "gauge",
+        "Mean duration of the game's poll() calls.",
+        &one(stats.poll_average_ns as f64 / 1e9),
+    );
+    out
 }
 
 /// A complete HTTP/1.1 response that closes the connection.

@@ -14,8 +14,9 @@
 //!   buffer limits are checked at once ([`SendError`]).
 
 mod connection;
-mod endpoints;
+pub mod endpoints;
 mod error;
+mod fanout;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gate;
@@ -29,6 +30,7 @@ mod peer;
 mod proxies;
 mod proxy_protocol;
 mod rate;
+mod redis_bridge;
 pub mod runtime;
 mod server;
 mod session;
@@ -37,12 +39,15 @@ mod stats;
 mod stream;
 mod tls;
 
+pub use endpoints::prometheus;
 pub use error::{Error, SendError};
+pub use fanout::Missed;
 pub use gate::UpgradeRequest;
 pub use handshake::select_protocol;
 pub use ids::PeerId;
 pub use limits::{Buffers, LimitRefusal};
 pub use peer::{Message, Peer, ReadyState};
-pub use server::{Event, MultiplayerPacket, Server};
+pub use redis_bridge::RedisEvent;
+pub use server::{Event, MultiplayerPacket, Server, StatsSource};
 pub use stats::{Refused, Stats};
 pub use tls::TlsConfig;

@@ -79,7 +79,7 @@ pub(crate) async fn open(
         Ok(Err(_)) => return Err(Some(Refused::BadRequest)),
     };
     let head = &buf[..head_len];
-    if let Some(response) = endpoints::respond(settings, &session.counters, head) {
+    if let Some(response) = endpoints::respond(session, head) {
         let _ = timeout(LINGER, stream.write_all(&response)).await;
         linger(&mut stream).await;
         return Err(None);

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc};
 
 use super::error::{Error, SendError};
+use super::fanout::Fanout;
 use super::handshake::RequestInfo;
 use super::ids::PeerId;
 use super::limits::Buffers;
@@ -96,9 +97,18 @@ pub(crate) struct PeerShared {
     last_received: AtomicU64,
     /// Messages and bytes each way.
     pub traffic: Traffic,
+    /// The server's fan-out (broadcasts and groups).
+    pub fanout: Arc<Fanout>,
     /// Round-trip times from the heartbeat's pings, in nanoseconds (NO_RTT until measured).
     rtt_last: AtomicU64,
     rtt_smoothed: AtomicU64,
+}
+
+/// What a peer takes from its server: limits, counters, fan-out.
+pub(crate) struct ServerParts {
+    pub limits: Buffers,
+    pub counters: Arc<Counters>,
+    pub fanout: Arc<Fanout>,
 }
 
 impl PeerShared {
@@ -107,10 +117,14 @@ impl PeerShared {
         remote: SocketAddr,
         request: RequestInfo,
         secure: bool,
-        limits: Buffers,
         commands: mpsc::UnboundedSender<Command>,
-        counters: Arc<Counters>,
+        server: ServerParts,
     ) -> Self {
+        let ServerParts {
+            limits,
+            counters,
+            fanout,
+        } = server;
         let RequestInfo {
             path,
             headers,
@@ -139,6 +153,7 @@ impl PeerShared {
             opened: Instant::now(),
             last_received: AtomicU64::new(0),
             traffic: Traffic::new(counters),
+            fanout,
             rtt_last: AtomicU64::new(NO_RTT),
             rtt_smoothed: AtomicU64::new(NO_RTT),
         }
@@ -200,6 +215,53 @@ impl PeerShared {
         self.unread_bytes.fetch_sub(len, Ordering::AcqRel);
         if self.reader_paused.load(Ordering::Acquire) {
             self.resume.notify_one();
+        }
+    }
+
+    /// Checks the limits for a message of `len` bytes and counts it as queued; on error
+    /// nothing is counted.
+    pub fn reserve(&self, len: usize) -> Result<(), SendError> {
+        if self.state() != ReadyState::Open {
+            return Err(SendError::Closed);
+        }
+        if len > self.limits.out_bytes {
+            return Err(SendError::TooLarge {
+                len,
+                limit: self.limits.out_bytes,
+            });
+        }
+        let bytes_before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        let packets_before = self.queued_packets.fetch_add(1, Ordering::AcqRel);
+        if bytes_before + len > self.limits.out_bytes
+            || packets_before + 1 > self.limits.out_packets
+        {
+            self.sent(1, len);
+            return Err(SendError::BufferFull {
+                queued_bytes: bytes_before,
+                queued_packets: packets_before,
+            });
+        }
+        Ok(())
+    }
+
+    /// Hands a message counted by [`PeerShared::reserve`] to the connection task; false
+    /// when the connection is gone.
+    pub fn push(&self, data: Bytes, is_text: bool) -> bool {
+        let len = data.len();
+        if self.commands.send(Command::Send { data, is_text }).is_err() {
+            self.sent(1, len);
+            return false;
+        }
+        true
+    }
+
+    /// [`PeerShared::reserve`] then [`PeerShared::push`] (text already checked as UTF-8).
+    pub fn send_now(&self, data: Bytes, is_text: bool) -> Result<(), SendError> {
+        self.reserve(data.len())?;
+        if self.push(data, is_text) {
+            Ok(())
+        } else {
+            Err(SendError::Closed)
         }
     }
 
@@ -318,32 +380,17 @@ impl Peer {
 
     /// Queues a message. Fails at once, queuing nothing, when the connection is not
     /// open, the message is larger than the outbound buffer, or the buffer is full.
+    /// Messages sent from one thread keep their order, broadcasts included.
     pub fn send(&self, data: Bytes, is_text: bool) -> Result<(), SendError> {
         let s = &self.0;
-        if s.state() != ReadyState::Open {
-            return Err(SendError::Closed);
-        }
         if is_text && std::str::from_utf8(&data).is_err() {
             return Err(SendError::InvalidUtf8);
         }
-        let len = data.len();
-        if len > s.limits.out_bytes {
-            return Err(SendError::TooLarge {
-                len,
-                limit: s.limits.out_bytes,
-            });
-        }
-        let bytes_before = s.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        let packets_before = s.queued_packets.fetch_add(1, Ordering::AcqRel);
-        if bytes_before + len > s.limits.out_bytes || packets_before + 1 > s.limits.out_packets {
-            s.sent(1, len);
-            return Err(SendError::BufferFull {
-                queued_bytes: bytes_before,
-                queued_packets: packets_before,
-            });
-        }
-        if s.commands.send(Command::Send { data, is_text }).is_err() {
-            s.sent(1, len);
+        s.reserve(data.len())?;
+        if s.fanout.busy() {
+            // Behind the broadcasts still being dispatched, to keep the order.
+            s.fanout.push_one(self.0.clone(), data, is_text);
+        } else if !s.push(data, is_text) {
             return Err(SendError::Closed);
         }
         Ok(())
@@ -419,6 +466,11 @@ impl Peer {
     /// "sent" is written to the socket).
     pub fn traffic(&self) -> [u64; 4] {
         self.0.traffic.totals()
+    }
+
+    /// Unreliable packets not sent to this peer because it was congested.
+    pub fn dropped_packets(&self) -> u64 {
+        self.0.traffic.dropped_total()
     }
 
     /// How long the connection has been open.

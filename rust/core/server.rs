@@ -11,6 +11,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::{oneshot, watch};
 
 use super::error::{Error, SendError};
+use super::fanout::{self, Fanout, Job, Missed, Recipients};
 use super::gate::{self, Decision, OriginRule, UpgradeRequest};
 use super::ids::IdGenerator;
 use super::ids::PeerId;
@@ -18,6 +19,7 @@ use super::limits::{Buffers, ConnectionLimits};
 use super::multiplayer::Target;
 use super::peer::{Message, Peer, PeerShared};
 use super::proxies::Cidr;
+use super::redis_bridge::{self, Bridge, RedisEvent};
 use super::runtime;
 use super::session::{self, RawEvent, Session};
 use super::settings::Settings;
@@ -53,6 +55,10 @@ pub enum Event {
     /// A graceful stop ([`Server::stop_gracefully`]) is complete: every peer got 1001 and
     /// its `Disconnected`; the server is stopped.
     Drained,
+    /// Peers whose outbound buffer could not take a broadcast (everyone else got it).
+    BroadcastMissed(Missed),
+    /// News of the Redis bridge ([`Server::set_redis_url`]).
+    Redis(RedisEvent),
 }
 
 /// A packet of Godot's high-level multiplayer, and who sent it.
@@ -63,6 +69,12 @@ pub struct MultiplayerPacket {
     /// The payload.
     pub data: Bytes,
 }
+
+/// Unreliable packets are dropped for a peer with more than this many bytes queued: a
+/// quarter of the default outbound buffer, about a fifth of a second of 60 Hz state
+/// updates of 1 KiB. Stale state then never piles up behind a slow player, while reliable
+/// packets keep the other three quarters.
+pub const DEFAULT_UNRELIABLE_THRESHOLD: usize = 16 * 1024;
 
 /// How many decided request ids are remembered (to report a second decision clearly).
 const DECIDED_MEMORY: usize = 1024;
@@ -77,6 +89,8 @@ struct Drain {
 
 struct Listening {
     session: Arc<Session>,
+    /// Broadcasts and groups across processes, when `redis_url` is set.
+    bridge: Option<Bridge>,
     shutdown: watch::Sender<bool>,
     accept_done: std::sync::mpsc::Receiver<()>,
     local_addr: SocketAddr,
@@ -92,7 +106,11 @@ pub struct Server {
     settings: Arc<Settings>,
     limits: Arc<ConnectionLimits>,
     counters: Arc<Counters>,
+    /// Drop unreliable packets for peers with more queued (bytes; 0 never).
+    unreliable_threshold: Arc<std::sync::atomic::AtomicUsize>,
     multiplayer: bool,
+    redis: Option<redis::Client>,
+    redis_prefix: String,
     ids: Arc<IdGenerator>,
     listening: Option<Listening>,
     peers: HashMap<PeerId, Peer>,
@@ -127,7 +145,12 @@ impl Server {
             settings: Arc::default(),
             limits: Arc::default(),
             counters: Arc::default(),
+            unreliable_threshold: Arc::new(std::sync::atomic::AtomicUsize::new(
+                DEFAULT_UNRELIABLE_THRESHOLD,
+            )),
             multiplayer: false,
+            redis: None,
+            redis_prefix: "websocket_server".into(),
             ids: Arc::new(IdGenerator::new()),
             listening: None,
             peers: HashMap::new(),
@@ -248,10 +271,15 @@ impl Server {
 
     /// The server's statistics now (totals since this object was made).
     pub fn stats(&self) -> Stats {
-        let mut stats = self.counters.snapshot();
-        stats.peers = self.peers.len() as u64;
-        stats.handshakes = (self.limits.open() as u64).saturating_sub(stats.peers);
-        stats
+        self.stats_source().snapshot()
+    }
+
+    /// A handle that reads this server's statistics from anywhere (e.g. a monitor).
+    pub fn stats_source(&self) -> StatsSource {
+        StatsSource {
+            counters: self.counters.clone(),
+            limits: self.limits.clone(),
+        }
     }
 
     /// Starts listening on `port` (0 picks a free one, see [`Server::local_port`]).
@@ -276,6 +304,10 @@ impl Server {
             addr: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port),
             source,
         })?;
+        let (fanout, fanout_queue) = Fanout::new(
+            self.unreliable_threshold
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
         let session = Arc::new(Session::new(
             protocols.to_vec(),
             self.buffers,
@@ -286,6 +318,7 @@ impl Server {
             self.settings.clone(),
             self.limits.clone(),
             self.counters.clone(),
+            fanout.clone(),
             self.ids.clone(),
         ));
         let (handle, going_away) = runtime::started();
@@ -298,6 +331,39 @@ impl Server {
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (done_tx, accept_done) = std::sync::mpsc::channel();
+        {
+            let session = session.clone();
+            let mut stop = shutdown_rx.clone();
+            let mut away = going_away.clone();
+            let stopped = async move {
+                tokio::select! {
+                    _ = session::stopped(&mut stop) => {},
+                    _ = session::stopped(&mut away) => {},
+                }
+            };
+            let report = move |missed| session.push(RawEvent::Missed(missed));
+            handle.spawn(fanout::run(fanout.clone(), fanout_queue, stopped, report));
+        }
+        let bridge = self.redis.clone().map(|client| {
+            let _entered = handle.enter();
+            let session = session.clone();
+            let mut stop = shutdown_rx.clone();
+            let mut away = going_away.clone();
+            let stopped = async move {
+                tokio::select! {
+                    _ = session::stopped(&mut stop) => {},
+                    _ = session::stopped(&mut away) => {},
+                }
+            };
+            let report_to = session.clone();
+            Bridge::start(
+                client,
+                self.redis_prefix.clone(),
+                fanout.clone(),
+                stopped,
+                move |event| report_to.push(RawEvent::Redis(event)),
+            )
+        });
         handle.spawn(session::accept_loop(
             listener,
             session.clone(),
@@ -308,6 +374,7 @@ impl Server {
         self.multiplayer = multiplayer;
         self.listening = Some(Listening {
             session,
+            bridge,
             shutdown,
             accept_done,
             local_addr,
@@ -409,6 +476,8 @@ impl Server {
                     self.pending.remove(&id);
                     out.push(Event::UpgradeEnded { id });
                 }
+                RawEvent::Missed(missed) => out.push(Event::BroadcastMissed(missed)),
+                RawEvent::Redis(event) => out.push(Event::Redis(event)),
                 RawEvent::Disconnected(p, clean) => {
                     // Multiplayer: the disconnect waits until the peer's last packets
                     // have been read, so that SceneMultiplayer still accepts them.
@@ -606,6 +675,25 @@ impl Server {
         self.settings.health_path().to_string()
     }
 
+    /// A path (e.g. `/metrics`) that answers a plain HTTP GET with the statistics in
+    /// Prometheus' text format. "" (the default) turns it off.
+    pub fn set_metrics_path(&mut self, path: &str) -> Result<(), Error> {
+        self.settings
+            .set_metrics_path(endpoint_path(path, "metrics_path")?);
+        Ok(())
+    }
+
+    /// See [`Server::set_metrics_path`].
+    pub fn metrics_path(&self) -> String {
+        self.settings.metrics_path().to_string()
+    }
+
+    /// Records how long the caller's `poll()` took (the Godot layer times its whole
+    /// `poll()`, signals included), for the statistics.
+    pub fn record_poll_time(&self, took: Duration) {
+        self.counters.polled(took);
+    }
+
     /// Blocks the calling thread until something happened or `timeout` passed; for
     /// programs that have no frame loop of their own (tests, examples).
     pub fn wait(&self, timeout: Duration) -> bool {
@@ -649,29 +737,206 @@ impl Server {
     }
 
     /// Multiplayer: sends one packet to the peers `target` names (Godot's meaning of
-    /// `set_target_peer`). Every reachable peer gets it; the first failure is returned
-    /// (peers already closing are skipped by broadcasts).
-    pub fn mp_put_packet(&self, target: i32, data: &[u8]) -> Result<(), (PeerId, SendError)> {
+    /// `set_target_peer`). To one peer: its error, if any. To several: the payload is copied
+    /// once and fanned out on the runtime; peers that cannot take it are reported by an
+    /// [`Event::BroadcastMissed`] (peers already closing are skipped). `unreliable` packets
+    /// are dropped (and counted) for peers over [`Server::set_unreliable_drop_threshold`].
+    pub fn mp_put_packet(
+        &self,
+        target: i32,
+        data: &[u8],
+        unreliable: bool,
+    ) -> Result<(), (PeerId, SendError)> {
         let data = Bytes::copy_from_slice(data);
         match Target::from_godot(target) {
             Target::One(id) => match self.peers.get(&id) {
+                Some(p) if unreliable && p.0.fanout.congested(&p.0) => {
+                    p.0.traffic.dropped();
+                    Ok(())
+                }
                 Some(p) => p.send(data, false).map_err(|e| (id, e)),
                 None => Err((id, SendError::Closed)),
             },
             t => {
-                let mut result = Ok(());
-                for (id, p) in self.peers.iter().filter(|(id, _)| t.includes(**id)) {
-                    // A peer that is closing is not an error for a broadcast.
-                    if let Err(e) = p.send(data.clone(), false)
-                        && e != SendError::Closed
-                        && result.is_ok()
-                    {
-                        result = Err((*id, e));
-                    }
-                }
-                result
+                let exclude = match t {
+                    Target::AllExcept(id) => vec![id],
+                    _ => vec![],
+                };
+                self.fan_out(data, false, Recipients::All, exclude, unreliable);
+                Ok(())
             }
         }
+    }
+
+    fn fan_out(
+        &self,
+        data: Bytes,
+        is_text: bool,
+        to: Recipients,
+        exclude: Vec<PeerId>,
+        unreliable: bool,
+    ) {
+        if let Some(l) = &self.listening {
+            l.session.fanout.push(Job {
+                data,
+                is_text,
+                to,
+                exclude,
+                unreliable,
+            });
+        }
+    }
+
+    /// Sends one message to every open peer but `exclude`: the payload is copied once and
+    /// shared; the per-peer work happens on the runtime, in order with each peer's other
+    /// messages. Peers whose outbound buffer cannot take it are reported by an
+    /// [`Event::BroadcastMissed`]; everyone else gets it.
+    pub fn broadcast(&self, data: &[u8], is_text: bool, exclude: &[PeerId]) -> Result<(), Error> {
+        self.check_fan_out(data, is_text)?;
+        self.fan_out(
+            Bytes::copy_from_slice(data),
+            is_text,
+            Recipients::All,
+            exclude.to_vec(),
+            false,
+        );
+        self.publish(None, data, is_text, exclude);
+        Ok(())
+    }
+
+    /// As [`Server::broadcast`], to the members of `group`.
+    pub fn send_to_group(
+        &self,
+        group: &str,
+        data: &[u8],
+        is_text: bool,
+        exclude: &[PeerId],
+    ) -> Result<(), Error> {
+        self.check_fan_out(data, is_text)?;
+        self.fan_out(
+            Bytes::copy_from_slice(data),
+            is_text,
+            Recipients::Group(group.to_string()),
+            exclude.to_vec(),
+            false,
+        );
+        self.publish(Some(group), data, is_text, exclude);
+        Ok(())
+    }
+
+    fn publish(&self, group: Option<&str>, data: &[u8], is_text: bool, exclude: &[PeerId]) {
+        if let Some(bridge) = self.listening.as_ref().and_then(|l| l.bridge.as_ref()) {
+            bridge.publish(group, data, is_text, exclude);
+        }
+    }
+
+    /// Spans broadcasts and groups over every server process attached to the same Redis
+    /// (`redis://host:port`; "" off, the default). Used by the next [`Server::listen`].
+    pub fn set_redis_url(&mut self, url: &str) -> Result<(), Error> {
+        self.redis = if url.trim().is_empty() {
+            None
+        } else {
+            Some(redis_bridge::check_url(url.trim())?)
+        };
+        Ok(())
+    }
+
+    /// The start of the Redis channel names (`<prefix>:all`, `<prefix>:group:<name>`);
+    /// "websocket_server" by default. Used by the next [`Server::listen`].
+    pub fn set_redis_channel_prefix(&mut self, prefix: &str) -> Result<(), Error> {
+        if prefix.is_empty() || prefix.contains(['*', '?', '[', ' ']) {
+            return Err(Error::InvalidParameter(format!(
+                "redis_channel_prefix \"{prefix}\" must not be empty nor contain * ? [ or spaces"
+            )));
+        }
+        self.redis_prefix = prefix.to_string();
+        Ok(())
+    }
+
+    /// See [`Server::set_redis_channel_prefix`].
+    pub fn redis_channel_prefix(&self) -> &str {
+        &self.redis_prefix
+    }
+
+    fn check_fan_out(&self, data: &[u8], is_text: bool) -> Result<(), Error> {
+        if self.listening.is_none() {
+            return Err(Error::NotListening);
+        }
+        if is_text && std::str::from_utf8(data).is_err() {
+            return Err(Error::InvalidParameter(
+                "text messages must be valid UTF-8; use binary write mode for raw bytes".into(),
+            ));
+        }
+        if data.len() > self.buffers.out_bytes {
+            return Err(Error::InvalidParameter(format!(
+                "message of {} bytes is larger than the outbound buffer ({} bytes); raise it with set_buffers() or split the message",
+                data.len(),
+                self.buffers.out_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds a connected peer to a group (created on first use). A peer leaves its groups
+    /// when it disconnects.
+    pub fn add_peer_to_group(&self, id: PeerId, group: &str) -> Result<(), Error> {
+        let l = self.listening.as_ref().ok_or(Error::NotListening)?;
+        if !self.peers.contains_key(&id) {
+            return Err(Error::UnknownPeer(id));
+        }
+        if group.is_empty() {
+            return Err(Error::InvalidParameter("a group needs a name".into()));
+        }
+        l.session.fanout.add_to_group(id, group);
+        Ok(())
+    }
+
+    /// Removes a peer from a group; an error when it was not in it.
+    pub fn remove_peer_from_group(&self, id: PeerId, group: &str) -> Result<(), Error> {
+        let l = self.listening.as_ref().ok_or(Error::NotListening)?;
+        if l.session.fanout.remove_from_group(id, group) {
+            Ok(())
+        } else {
+            Err(Error::InvalidParameter(format!(
+                "peer {id} is not in group \"{group}\""
+            )))
+        }
+    }
+
+    /// The groups a peer is in, sorted.
+    pub fn peer_groups(&self, id: PeerId) -> Vec<String> {
+        self.listening
+            .as_ref()
+            .map(|l| l.session.fanout.groups_of(id))
+            .unwrap_or_default()
+    }
+
+    /// The members of a group (on this server), sorted.
+    pub fn group_peers(&self, group: &str) -> Vec<PeerId> {
+        self.listening
+            .as_ref()
+            .map(|l| l.session.fanout.members(group))
+            .unwrap_or_default()
+    }
+
+    /// Unreliable multiplayer packets are dropped (and counted) for a peer with more than
+    /// this many bytes queued; 0 never drops them. Default
+    /// [`DEFAULT_UNRELIABLE_THRESHOLD`].
+    pub fn set_unreliable_drop_threshold(&mut self, bytes: usize) {
+        self.unreliable_threshold
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+        if let Some(l) = &self.listening {
+            l.session
+                .fanout
+                .unreliable_threshold
+                .store(bytes, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// See [`Server::set_unreliable_drop_threshold`].
+    pub fn unreliable_drop_threshold(&self) -> usize {
+        self.unreliable_threshold
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Multiplayer: packets ready to read, from all peers.
@@ -714,6 +979,24 @@ fn endpoint_path(path: &str, what: &str) -> Result<String, Error> {
         Err(Error::InvalidParameter(format!(
             "{what} \"{path}\" must start with / and have no query, e.g. \"/healthz\" (\"\" turns it off)"
         )))
+    }
+}
+
+/// Reads a server's statistics; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct StatsSource {
+    counters: Arc<Counters>,
+    limits: Arc<ConnectionLimits>,
+}
+
+impl StatsSource {
+    /// The statistics now: peers as the connection tasks count them (a peer whose end
+    /// `poll()` has not reported yet is no longer counted).
+    pub fn snapshot(&self) -> Stats {
+        let mut stats = self.counters.snapshot();
+        stats.peers = self.counters.peers();
+        stats.handshakes = (self.limits.open() as u64).saturating_sub(stats.peers);
+        stats
     }
 }
 

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::connection;
+use super::fanout::{Fanout, Missed};
 use super::gate::{Decision, UpgradeRequest};
 use super::handshake::Refusal;
 use super::ids::IdGenerator;
@@ -17,6 +18,7 @@ use super::ids::PeerId;
 use super::limits::{Admission, Buffers, ConnectionLimits, LimitRefusal};
 use super::opening;
 use super::peer::{Message, PeerShared};
+use super::redis_bridge::RedisEvent;
 use super::settings::Settings;
 use super::stats::{Counters, Refused};
 
@@ -34,6 +36,10 @@ pub(crate) enum RawEvent {
     UpgradeRequested(UpgradeRequest, tokio::sync::oneshot::Sender<Decision>),
     /// An upgrade the game was asked about did not become a peer.
     UpgradeEnded(PeerId),
+    /// Peers that did not get a broadcast.
+    Missed(Missed),
+    /// News of the Redis bridge.
+    Redis(RedisEvent),
 }
 
 /// Settings fixed for a session, and its shared state.
@@ -47,6 +53,7 @@ pub(crate) struct Session {
     pub settings: Arc<Settings>,
     pub limits: Arc<ConnectionLimits>,
     pub counters: Arc<Counters>,
+    pub fanout: Arc<Fanout>,
     ids: Arc<IdGenerator>,
     events: Mutex<Vec<RawEvent>>,
     ready: Condvar,
@@ -64,6 +71,7 @@ impl Session {
         settings: Arc<Settings>,
         limits: Arc<ConnectionLimits>,
         counters: Arc<Counters>,
+        fanout: Arc<Fanout>,
         ids: Arc<IdGenerator>,
     ) -> Self {
         Session {
@@ -76,6 +84,7 @@ impl Session {
             settings,
             limits,
             counters,
+            fanout,
             ids,
             events: Mutex::new(Vec::new()),
             ready: Condvar::new(),

@@ -32,6 +32,8 @@ pub(crate) struct Settings {
     proxy_protocol: AtomicBool,
     /// `health_check_path` ("" off).
     health_path: RwLock<Arc<String>>,
+    /// `metrics_path` ("" off).
+    metrics_path: RwLock<Arc<String>>,
 }
 
 impl Settings {
@@ -113,5 +115,13 @@ impl Settings {
 
     pub fn health_path(&self) -> Arc<String> {
         self.health_path.read().clone()
+    }
+
+    pub fn set_metrics_path(&self, path: String) {
+        *self.metrics_path.write() = Arc::new(path);
+    }
+
+    pub fn metrics_path(&self) -> Arc<String> {
+        self.metrics_path.read().clone()
     }
 }

@@ -65,6 +65,10 @@ pub(crate) struct Counters {
     messages_out: AtomicU64,
     bytes_out: AtomicU64,
     dropped: AtomicU64,
+    /// The game's `poll()`: the last one and a running mean, in nanoseconds.
+    poll_last_ns: AtomicU64,
+    poll_total_ns: AtomicU64,
+    polls: AtomicU64,
 }
 
 impl Counters {
@@ -100,6 +104,18 @@ impl Counters {
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    pub fn dropped(&self, packets: usize) {
+        self.dropped.fetch_add(packets as u64, Ordering::Relaxed);
+    }
+
+    /// Records how long one `poll()` took on the game's thread.
+    pub fn polled(&self, took: std::time::Duration) {
+        let ns = took.as_nanos() as u64;
+        self.poll_last_ns.store(ns, Ordering::Relaxed);
+        self.poll_total_ns.fetch_add(ns, Ordering::Relaxed);
+        self.polls.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> Stats {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Stats {
@@ -110,6 +126,10 @@ impl Counters {
             messages_out: load(&self.messages_out),
             bytes_out: load(&self.bytes_out),
             dropped: load(&self.dropped),
+            poll_last_ns: load(&self.poll_last_ns),
+            poll_average_ns: load(&self.poll_total_ns)
+                .checked_div(load(&self.polls))
+                .unwrap_or(0),
             ..Stats::default()
         }
     }
@@ -134,6 +154,9 @@ pub struct Stats {
     pub bytes_out: u64,
     /// Unreliable packets dropped for congested peers.
     pub dropped: u64,
+    /// The last `poll()` and the mean of all, in nanoseconds.
+    pub poll_last_ns: u64,
+    pub poll_average_ns: u64,
 }
 
 impl Stats {
@@ -149,6 +172,7 @@ pub(crate) struct Traffic {
     bytes_in: AtomicU64,
     messages_out: AtomicU64,
     bytes_out: AtomicU64,
+    dropped: AtomicU64,
     server: std::sync::Arc<Counters>,
 }
 
@@ -159,6 +183,7 @@ impl Traffic {
             bytes_in: AtomicU64::new(0),
             messages_out: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
             server,
         }
     }
@@ -175,6 +200,17 @@ impl Traffic {
             .fetch_add(messages as u64, Ordering::Relaxed);
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
         self.server.sent(messages, bytes);
+    }
+
+    /// An unreliable packet not sent because the peer was congested.
+    pub fn dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.server.dropped(1);
+    }
+
+    /// Unreliable packets dropped for this peer.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Messages received, bytes received, messages sent, bytes sent.

@@ -2,6 +2,7 @@
 //! All logic lives in [`crate::core`].
 
 mod errors;
+mod monitors;
 mod request;
 mod tls;
 mod websocket_server;

@@ -10,10 +10,11 @@ use godot::global::Error as GdError;
 use godot::prelude::*;
 
 use super::errors;
+use super::monitors::Monitors;
 use super::request;
 use super::tls::TlsParts;
 use super::websocket_server_peer::WebSocketServerPeer;
-use crate::core::{Buffers, Event, Server, multiplayer};
+use crate::core::{Buffers, Event, RedisEvent, Refused, Server, multiplayer};
 
 /// A WebSocket server: Godot 3's `WebSocketServer`, back in Godot 4.
 ///
@@ -180,6 +181,44 @@ pub struct WebSocketServer {
     #[var(get = get_health_check_path, set = set_health_check_path)]
     health_check_path: PhantomVar<GString>,
 
+    /// A path such as `"/metrics"`: a plain HTTP GET of it on the server's own port answers
+    /// the statistics of [method get_stats] in Prometheus' text format
+    /// (`websocket_server_peers`, `websocket_server_connections_refused_total{reason=...}`,
+    /// `websocket_server_received_bytes_total` ...), for Prometheus to scrape. `""` (the
+    /// default) turns it off. Put it behind your proxy's access rules or [member bind_ip]
+    /// if the numbers are not for everyone.
+    #[var(get = get_metrics_path, set = set_metrics_path)]
+    metrics_path: PhantomVar<GString>,
+
+    /// With `listen(..., true)`: packets the game sends with
+    /// `TRANSFER_MODE_UNRELIABLE` or `TRANSFER_MODE_UNRELIABLE_ORDERED` (position updates)
+    /// are dropped for a client with more than this many bytes waiting to be sent, and
+    /// counted ([method WebSocketServerPeer.get_dropped_packets], `dropped_packets` in
+    /// [method get_stats]), so stale state never piles up behind a slow player. Reliable
+    /// packets keep their rule: queued, and an error only when the outbound buffer is full.
+    /// Default 16384 bytes, a quarter of the default outbound buffer (reliable packets keep
+    /// the rest); `0` never drops (unreliable packets are then queued like reliable ones).
+    #[var(get = get_unreliable_drop_threshold, set = set_unreliable_drop_threshold)]
+    unreliable_drop_threshold: PhantomVar<i64>,
+
+    /// Spans [method broadcast] and groups ([method send_to_group]) over every server process
+    /// attached to the same Redis, e.g. `"redis://127.0.0.1:6379"` (the processes of a
+    /// scaled-out game, see README "Deploying"): a message for the lobby reaches the lobby's
+    /// clients on every process, and what the other processes send reaches the clients
+    /// here; a process's own messages are not delivered twice. Channels are
+    /// `<redis_channel_prefix>:all` and `<redis_channel_prefix>:group:<name>`. If Redis is
+    /// unreachable or lost, local clients keep being served, [signal redis_error] says so
+    /// once, [signal redis_unpublished] reports what the other processes missed, and the
+    /// server reconnects by itself ([signal redis_connected]). `""` (the default) is off.
+    /// Used by the next [method listen].
+    #[var(get = get_redis_url, set = set_redis_url)]
+    redis_url: GString,
+
+    /// The start of the Redis channel names (see [member redis_url]): give each game or
+    /// environment sharing one Redis its own. `"websocket_server"` by default.
+    #[var(get = get_redis_channel_prefix, set = set_redis_channel_prefix)]
+    redis_channel_prefix: PhantomVar<GString>,
+
     /// With [member ssl_certificate], makes the server speak TLS (`wss://`).
     /// Set both again while listening to renew the certificate: new connections use the new
     /// one, connected clients stay.
@@ -201,6 +240,8 @@ pub struct WebSocketServer {
     tls_options: Option<Gd<TlsOptions>>,
 
     server: Server,
+    /// Godot's custom performance monitors of this server (from the first listen()).
+    monitors: Option<Monitors>,
     /// New TLS parts that did not fit together yet (e.g. a new key before its
     /// certificate); tried again at the next poll(), which reports what is still wrong.
     tls_pending: bool,
@@ -240,6 +281,30 @@ impl WebSocketServer {
     /// `protocol` (the one Godot's rule selected).
     #[signal]
     fn upgrade_requested(id: i64, request: VarDictionary);
+
+    /// Emitted when a message sent with [method broadcast] or [method send_to_group] (or a
+    /// multiplayer packet to several peers) could not be queued for some peers because their
+    /// outbound buffer was full: [param peer_ids] did not get it (everyone else did).
+    /// [param group] is the group it was for, "" for a broadcast. Their connection goes on;
+    /// send them the state again, or disconnect them if they cannot keep up.
+    #[signal]
+    fn broadcast_missed(peer_ids: PackedInt32Array, group: GString);
+
+    /// Emitted when the server is connected to Redis ([member redis_url]), at first and
+    /// again after an outage.
+    #[signal]
+    fn redis_connected();
+
+    /// Emitted once when Redis cannot be reached or the connection is lost (the message
+    /// says why; it is also printed as an error). Local clients keep being served; the
+    /// server retries with backoff until [signal redis_connected].
+    #[signal]
+    fn redis_error(message: GString);
+
+    /// Emitted when [param count] messages for [param group] ("" for [method broadcast]) could
+    /// not be published to Redis: the local clients got them, the other processes did not.
+    #[signal]
+    fn redis_unpublished(group: GString, count: i64);
 
     /// Emitted when a `stop(grace_period)` is complete: every client was closed with 1001
     /// (going away) and got its [signal client_disconnected]; the server is stopped and its
@@ -429,6 +494,248 @@ impl WebSocketServer {
     #[func]
     fn set_proxy_protocol(&mut self, on: bool) {
         self.server.set_proxy_protocol(on);
+    }
+
+    /// Sends [param message] to every connected client except [param exclude_ids]: text
+    /// ([param write_mode] `WebSocketServerPeer.WRITE_MODE_TEXT`) or binary (the default,
+    /// as Godot 3's write mode). The message is copied once and shared; the work per client
+    /// happens on the network threads, so the call costs the same for 10 clients or 10,000,
+    /// and each client gets it in order with its other messages. A client whose outbound
+    /// buffer cannot take it is reported by [signal broadcast_missed]; everyone else gets it.
+    /// Returns `ERR_UNCONFIGURED` when not listening, `ERR_INVALID_PARAMETER` for text that
+    /// is not UTF-8 or a message larger than the outbound buffer.
+    ///
+    /// ```gdscript
+    /// # 20 times a second, the world state to everyone:
+    /// server.broadcast(var_to_bytes(world_state))
+    /// ```
+    #[func]
+    fn broadcast(
+        &mut self,
+        message: PackedByteArray,
+        #[opt(default = 1)] write_mode: i64,
+        #[opt(default = &PackedInt32Array::new())] exclude_ids: PackedInt32Array,
+    ) -> GdError {
+        let text = write_mode == WebSocketServerPeer::WRITE_MODE_TEXT;
+        match self
+            .server
+            .broadcast(message.as_slice(), text, exclude_ids.as_slice())
+        {
+            Ok(()) => GdError::OK,
+            Err(e) => errors::report("WebSocketServer.broadcast", &e),
+        }
+    }
+
+    /// [method broadcast] of a text message.
+    #[func]
+    fn broadcast_text(
+        &mut self,
+        message: GString,
+        #[opt(default = &PackedInt32Array::new())] exclude_ids: PackedInt32Array,
+    ) -> GdError {
+        let text = message.to_string();
+        match self
+            .server
+            .broadcast(text.as_bytes(), true, exclude_ids.as_slice())
+        {
+            Ok(()) => GdError::OK,
+            Err(e) => errors::report("WebSocketServer.broadcast_text", &e),
+        }
+    }
+
+    /// Puts a connected client in a group (a room, a team, a lobby: created on first use).
+    /// A client leaves its groups when it disconnects. Returns `ERR_DOES_NOT_EXIST` for an
+    /// unknown id.
+    ///
+    /// ```gdscript
+    /// func _on_client_connected(id, _protocol):
+    ///     server.add_peer_to_group(id, "lobby")
+    ///     server.send_text_to_group("lobby", "%d joined" % id, [id])
+    /// ```
+    #[func]
+    fn add_peer_to_group(&mut self, id: i64, group: GString) -> GdError {
+        match self
+            .server
+            .add_peer_to_group(errors::peer_id(id), &group.to_string())
+        {
+            Ok(()) => GdError::OK,
+            Err(e) => errors::report("WebSocketServer.add_peer_to_group", &e),
+        }
+    }
+
+    /// Takes a client out of a group. `ERR_INVALID_PARAMETER` when it was not in it.
+    #[func]
+    fn remove_peer_from_group(&mut self, id: i64, group: GString) -> GdError {
+        match self
+            .server
+            .remove_peer_from_group(errors::peer_id(id), &group.to_string())
+        {
+            Ok(()) => GdError::OK,
+            Err(e) => errors::report("WebSocketServer.remove_peer_from_group", &e),
+        }
+    }
+
+    /// The groups a client is in, sorted.
+    #[func]
+    fn get_peer_groups(&self, id: i64) -> PackedStringArray {
+        self.server
+            .peer_groups(errors::peer_id(id))
+            .iter()
+            .map(GString::from)
+            .collect()
+    }
+
+    /// The clients of this server in a group, sorted.
+    #[func]
+    fn get_group_peers(&self, group: GString) -> PackedInt32Array {
+        self.server
+            .group_peers(&group.to_string())
+            .into_iter()
+            .collect()
+    }
+
+    /// As [method broadcast], to the members of [param group] only.
+    #[func]
+    fn send_to_group(
+        &mut self,
+        group: GString,
+        message: PackedByteArray,
+        #[opt(default = 1)] write_mode: i64,
+        #[opt(default = &PackedInt32Array::new())] exclude_ids: PackedInt32Array,
+    ) -> GdError {
+        let text = write_mode == WebSocketServerPeer::WRITE_MODE_TEXT;
+        match self.server.send_to_group(
+            &group.to_string(),
+            message.as_slice(),
+            text,
+            exclude_ids.as_slice(),
+        ) {
+            Ok(()) => GdError::OK,
+            Err(e) => errors::report("WebSocketServer.send_to_group", &e),
+        }
+    }
+
+    /// [method send_to_group] of a text message.
+    #[func]
+    fn send_text_to_group(
+        &mut self,
+        group: GString,
+        message: GString,
+        #[opt(default = &PackedInt32Array::new())] exclude_ids: PackedInt32Array,
+    ) -> GdError {
+        let text = message.to_string();
+        match self.server.send_to_group(
+            &group.to_string(),
+            text.as_bytes(),
+            true,
+            exclude_ids.as_slice(),
+        ) {
+            Ok(()) => GdError::OK,
+            Err(e) => errors::report("WebSocketServer.send_text_to_group", &e),
+        }
+    }
+
+    /// See [member redis_url].
+    #[func]
+    fn get_redis_url(&self) -> GString {
+        self.redis_url.clone()
+    }
+
+    /// See [member redis_url].
+    #[func]
+    fn set_redis_url(&mut self, url: GString) {
+        match self.server.set_redis_url(&url.to_string()) {
+            Ok(()) => self.redis_url = url,
+            Err(e) => {
+                errors::report("WebSocketServer.redis_url (unchanged)", &e);
+            }
+        }
+    }
+
+    /// See [member redis_channel_prefix].
+    #[func]
+    fn get_redis_channel_prefix(&self) -> GString {
+        GString::from(self.server.redis_channel_prefix())
+    }
+
+    /// See [member redis_channel_prefix].
+    #[func]
+    fn set_redis_channel_prefix(&mut self, prefix: GString) {
+        if let Err(e) = self.server.set_redis_channel_prefix(&prefix.to_string()) {
+            errors::report("WebSocketServer.redis_channel_prefix (unchanged)", &e);
+        }
+    }
+
+    /// See [member unreliable_drop_threshold].
+    #[func]
+    fn get_unreliable_drop_threshold(&self) -> i64 {
+        self.server.unreliable_drop_threshold() as i64
+    }
+
+    /// See [member unreliable_drop_threshold].
+    #[func]
+    fn set_unreliable_drop_threshold(&mut self, bytes: i64) {
+        if let Some(bytes) = errors::count(bytes, "WebSocketServer.unreliable_drop_threshold") {
+            self.server.set_unreliable_drop_threshold(bytes);
+        }
+    }
+
+    /// See [member metrics_path].
+    #[func]
+    fn get_metrics_path(&self) -> GString {
+        GString::from(&self.server.metrics_path())
+    }
+
+    /// See [member metrics_path].
+    #[func]
+    fn set_metrics_path(&mut self, path: GString) {
+        if let Err(e) = self.server.set_metrics_path(&path.to_string()) {
+            errors::report("WebSocketServer.metrics_path (unchanged)", &e);
+        }
+    }
+
+    /// The server's statistics since this object was made: `peers` and `handshakes` (now),
+    /// `accepted` (connections that became peers), `refused` (a Dictionary by reason:
+    /// `subprotocol`, `limit`, `per_ip_limit`, `origin`, `decision`, `handshake_timeout`,
+    /// `bad_request`, `refusing`), `messages_in`, `bytes_in`, `messages_out`, `bytes_out`
+    /// (message payloads), `dropped_packets` (unreliable packets dropped for congested
+    /// peers), `poll_usec` and `poll_usec_average` (the time [method MultiplayerPeer.poll]
+    /// took, signals included, in microseconds).
+    #[func]
+    fn get_stats(&self) -> VarDictionary {
+        let stats = self.server.stats();
+        let mut refused = VarDictionary::new();
+        for reason in Refused::ALL {
+            refused.set(reason.name(), stats.refused_for(reason) as i64);
+        }
+        let mut dict = VarDictionary::new();
+        dict.set("peers", stats.peers as i64);
+        dict.set("handshakes", stats.handshakes as i64);
+        dict.set("accepted", stats.accepted as i64);
+        dict.set("refused", &refused);
+        dict.set("messages_in", stats.messages_in as i64);
+        dict.set("bytes_in", stats.bytes_in as i64);
+        dict.set("messages_out", stats.messages_out as i64);
+        dict.set("bytes_out", stats.bytes_out as i64);
+        dict.set("dropped_packets", stats.dropped as i64);
+        dict.set("poll_usec", stats.poll_last_ns as f64 / 1000.0);
+        dict.set("poll_usec_average", stats.poll_average_ns as f64 / 1000.0);
+        dict
+    }
+
+    /// The prefix of this server's custom performance monitors (registered at the first
+    /// [method listen]; "" before): `websocket_server`, or `websocket_server_2` ... when
+    /// several servers run in one process. The monitors are `<prefix>/peers`,
+    /// `/handshakes`, `/bytes_in_per_second`, `/bytes_out_per_second`,
+    /// `/messages_in_per_second`, `/messages_out_per_second` and `/poll_usec`; the editor's
+    /// debugger graphs them (Monitors tab) and [method Performance.get_custom_monitor] reads
+    /// them. They are removed when the server is freed.
+    #[func]
+    fn get_monitor_prefix(&self) -> GString {
+        self.monitors
+            .as_ref()
+            .map(|m| GString::from(m.prefix()))
+            .unwrap_or_default()
     }
 
     /// See [member health_check_path].
@@ -736,7 +1043,11 @@ impl WebSocketServer {
         self.server.set_handshake_timeout(timeout);
         self.server.set_tls(tls);
         let protocols: Vec<String> = protocols.as_slice().iter().map(|p| p.to_string()).collect();
-        self.server.listen(port, &protocols, gd_mp_api)
+        self.server.listen(port, &protocols, gd_mp_api)?;
+        if self.monitors.is_none() {
+            self.monitors = Some(Monitors::register(self.server.stats_source()));
+        }
+        Ok(())
     }
 
     /// While listening, a new key and certificate apply to new connections at once.
@@ -771,19 +1082,10 @@ impl WebSocketServer {
         }
     }
 
-    fn not_multiplayer(&self, method: &str) -> GdError {
-        godot_error!(
-            "WebSocketServer.{method}: the server was not started with listen(port, protocols, true); use get_peer(id).{method}() for single clients"
-        );
-        GdError::ERR_UNCONFIGURED
-    }
-}
-
-#[godot_api]
-impl IMultiplayerPeerExtension for WebSocketServer {
-    /// Emits the signals for everything that happened since the last call. Call it every frame.
-    fn poll(&mut self) {
+    /// Takes the core's events and emits their signals.
+    fn poll_events(&mut self) {
         self.finish_tls_renewal();
+        let mut unpublished: HashMap<String, i64> = HashMap::new();
         let mut events = std::mem::take(&mut self.events);
         self.server.poll(&mut events);
         let multiplayer = self.server.is_multiplayer();
@@ -839,9 +1141,46 @@ impl IMultiplayerPeerExtension for WebSocketServer {
                     self.upgrade_data.remove(&id);
                 }
                 Event::Drained => {}
+                Event::Redis(RedisEvent::Connected) => {
+                    self.signals().redis_connected().emit();
+                }
+                Event::Redis(RedisEvent::Error(message)) => {
+                    godot_error!("WebSocketServer (redis_url): {message}");
+                    self.signals().redis_error().emit(&GString::from(&message));
+                }
+                Event::Redis(RedisEvent::Unpublished(group)) => {
+                    *unpublished.entry(group.unwrap_or_default()).or_insert(0) += 1;
+                }
+                Event::BroadcastMissed(missed) => {
+                    let ids: PackedInt32Array = missed.peers.iter().copied().collect();
+                    let group = GString::from(missed.group.as_deref().unwrap_or_default());
+                    self.signals().broadcast_missed().emit(&ids, &group);
+                }
             }
         }
         self.events = events;
+        for (group, count) in unpublished {
+            self.signals()
+                .redis_unpublished()
+                .emit(&GString::from(&group), count);
+        }
+    }
+
+    fn not_multiplayer(&self, method: &str) -> GdError {
+        godot_error!(
+            "WebSocketServer.{method}: the server was not started with listen(port, protocols, true); use get_peer(id).{method}() for single clients"
+        );
+        GdError::ERR_UNCONFIGURED
+    }
+}
+
+#[godot_api]
+impl IMultiplayerPeerExtension for WebSocketServer {
+    /// Emits the signals for everything that happened since the last call. Call it every frame.
+    fn poll(&mut self) {
+        let started = std::time::Instant::now();
+        self.poll_events();
+        self.server.record_poll_time(started.elapsed());
     }
 
     fn close(&mut self) {
@@ -883,10 +1222,11 @@ impl IMultiplayerPeerExtension for WebSocketServer {
         if !self.server.is_multiplayer() {
             return self.not_multiplayer("put_packet");
         }
-        match self
-            .server
-            .mp_put_packet(self.target_peer, p_buffer.as_slice())
-        {
+        match self.server.mp_put_packet(
+            self.target_peer,
+            p_buffer.as_slice(),
+            self.transfer_mode != TransferMode::RELIABLE,
+        ) {
             Ok(()) => GdError::OK,
             Err((id, e)) => {
                 errors::report_send(&format!("WebSocketServer.put_packet to peer {id}"), &e)

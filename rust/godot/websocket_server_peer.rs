@@ -62,6 +62,10 @@ impl WebSocketServerPeer {
         self.peer.as_ref()
     }
 
+    fn traffic(&self, index: usize) -> i64 {
+        self.peer.as_ref().map_or(0, |p| p.traffic()[index] as i64)
+    }
+
     fn send_bytes(&self, method: &str, data: Bytes, text: bool) -> GdError {
         let Some(peer) = self.core(method) else {
             return GdError::ERR_UNCONFIGURED;
@@ -264,6 +268,67 @@ impl WebSocketServerPeer {
     #[func]
     fn get_current_outbound_buffered_amount(&self) -> i64 {
         self.peer.as_ref().map_or(0, |p| p.buffered_amount() as i64)
+    }
+
+    /// The round-trip time of the last ping this client answered, in milliseconds; `-1`
+    /// until one was answered. The server pings every [member WebSocketServer.heartbeat_interval]
+    /// seconds (off by default: set it to measure).
+    #[func]
+    fn get_round_trip_time(&self) -> f64 {
+        self.peer
+            .as_ref()
+            .and_then(|p| p.last_round_trip())
+            .map_or(-1.0, |d| d.as_secs_f64() * 1000.0)
+    }
+
+    /// The smoothed round-trip time in milliseconds (7/8 of the previous value and 1/8 of
+    /// each new one, as TCP smooths it; ENet's `PEER_ROUND_TRIP_TIME` is smoothed too);
+    /// `-1` until a ping was answered. Show this one as the player's ping.
+    #[func]
+    fn get_smoothed_round_trip_time(&self) -> f64 {
+        self.peer
+            .as_ref()
+            .and_then(|p| p.smoothed_round_trip())
+            .map_or(-1.0, |d| d.as_secs_f64() * 1000.0)
+    }
+
+    /// Messages received from this client.
+    #[func]
+    fn get_packets_received(&self) -> i64 {
+        self.traffic(0)
+    }
+
+    /// Bytes of message payload received from this client.
+    #[func]
+    fn get_bytes_received(&self) -> i64 {
+        self.traffic(1)
+    }
+
+    /// Messages written to this client's connection.
+    #[func]
+    fn get_packets_sent(&self) -> i64 {
+        self.traffic(2)
+    }
+
+    /// Bytes of message payload written to this client's connection.
+    #[func]
+    fn get_bytes_sent(&self) -> i64 {
+        self.traffic(3)
+    }
+
+    /// Unreliable packets not sent to this client because it was congested (see
+    /// [member WebSocketServer.unreliable_drop_threshold]).
+    #[func]
+    fn get_dropped_packets(&self) -> i64 {
+        self.peer.as_ref().map_or(0, |p| p.dropped_packets() as i64)
+    }
+
+    /// Seconds since this client's upgrade completed.
+    #[func]
+    fn get_connected_time(&self) -> f64 {
+        self.peer
+            .as_ref()
+            .map_or(0.0, |p| p.connected_for().as_secs_f64())
     }
 
     /// This peer's id on its server.

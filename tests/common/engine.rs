@@ -158,7 +158,7 @@ impl Running {
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
-                println!("| {line}");
+                println!("| {}", line.chars().take(200).collect::<String>());
                 if tx.send(line).is_err() {
                     break;
                 }
@@ -190,6 +190,23 @@ impl Running {
                     "no line containing {text:?} within {limit:?}; lines so far: {:#?}",
                     self.seen
                 ),
+            }
+        }
+    }
+
+    /// Waits for a line containing `text` that has not been printed yet.
+    pub fn wait_new_line(&mut self, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no new line containing {text:?} within {limit:?}"),
             }
         }
     }

@@ -1,0 +1,248 @@
+//! Fan-out: one message to many peers (broadcasts, groups, multiplayer broadcasts). The
+//! caller's thread copies the payload once and queues one job, whatever the number of
+//! recipients; a task on the runtime does the per-peer work (limits, queueing a shared
+//! reference to the payload) and reports the peers that could not take it.
+//!
+//! Order with direct sends is kept: while jobs are waiting, a direct send from the same
+//! thread goes through the same queue instead of straight to the peer.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use tokio::sync::mpsc;
+
+use super::error::SendError;
+use super::ids::PeerId;
+use super::peer::PeerShared;
+
+/// Who a job goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Recipients {
+    /// Every open peer.
+    All,
+    /// The members of a group.
+    Group(String),
+}
+
+/// One message for many peers.
+pub(crate) struct Job {
+    pub data: Bytes,
+    pub is_text: bool,
+    pub to: Recipients,
+    /// Peers left out (e.g. the sender).
+    pub exclude: Vec<PeerId>,
+    /// Unreliable packets are dropped for congested peers instead of queued.
+    pub unreliable: bool,
+}
+
+enum Work {
+    /// A fan-out.
+    Many(Job),
+    /// A direct send that had to wait behind fan-outs (its limits already checked).
+    One(Arc<PeerShared>, Bytes, bool),
+}
+
+/// The peers that did not get a fan-out message, as reported to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missed {
+    /// The group it was sent to (`None` for every peer).
+    pub group: Option<String>,
+    /// The peers whose outbound buffer could not take it.
+    pub peers: Vec<PeerId>,
+}
+
+/// The open peers and the groups of one server, and its fan-out queue.
+pub(crate) struct Fanout {
+    peers: RwLock<HashMap<PeerId, Arc<PeerShared>>>,
+    groups: RwLock<HashMap<String, HashSet<PeerId>>>,
+    /// Jobs queued and not yet dispatched.
+    pending: AtomicUsize,
+    /// Drop unreliable packets for a peer with more than this many bytes queued (0: never).
+    pub unreliable_threshold: AtomicUsize,
+    work: mpsc::UnboundedSender<Work>,
+}
+
+impl Fanout {
+    /// A fan-out and the receiving end for [`run`].
+    pub fn new(unreliable_threshold: usize) -> (Arc<Self>, FanoutQueue) {
+        let (work, rx) = mpsc::unbounded_channel();
+        let fanout = Arc::new(Fanout {
+            peers: RwLock::new(HashMap::new()),
+            groups: RwLock::new(HashMap::new()),
+            pending: AtomicUsize::new(0),
+            unreliable_threshold: AtomicUsize::new(unreliable_threshold),
+            work,
+        });
+        (fanout, FanoutQueue(rx))
+    }
+
+    /// A peer opened (called by its connection task before it is reported).
+    pub fn joined(&self, peer: &Arc<PeerShared>) {
+        self.peers.write().insert(peer.id, peer.clone());
+    }
+
+    /// A peer's connection ended: it leaves every group.
+    pub fn left(&self, id: PeerId) {
+        self.peers.write().remove(&id);
+        let mut groups = self.groups.write();
+        groups.retain(|_, members| {
+            members.remove(&id);
+            !members.is_empty()
+        });
+    }
+
+    /// Whether a direct send must queue behind fan-outs to keep its order.
+    pub fn busy(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
+    }
+
+    /// Queues a fan-out. Cost on the caller's thread: one queue push.
+    pub fn push(&self, job: Job) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        if self.work.send(Work::Many(job)).is_err() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Queues a direct send behind the fan-outs waiting (its limits already checked).
+    pub fn push_one(&self, peer: Arc<PeerShared>, data: Bytes, is_text: bool) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        if let Err(mpsc::error::SendError(Work::One(peer, data, is_text))) =
+            self.work.send(Work::One(peer, data, is_text))
+        {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            peer.push(data, is_text);
+        }
+    }
+
+    pub fn add_to_group(&self, id: PeerId, group: &str) {
+        self.groups
+            .write()
+            .entry(group.to_string())
+            .or_default()
+            .insert(id);
+    }
+
+    /// False when the peer was not in the group.
+    pub fn remove_from_group(&self, id: PeerId, group: &str) -> bool {
+        let mut groups = self.groups.write();
+        let Some(members) = groups.get_mut(group) else {
+            return false;
+        };
+        let was = members.remove(&id);
+        if members.is_empty() {
+            groups.remove(group);
+        }
+        was
+    }
+
+    /// The groups a peer is in, sorted.
+    pub fn groups_of(&self, id: PeerId) -> Vec<String> {
+        let mut list: Vec<String> = self
+            .groups
+            .read()
+            .iter()
+            .filter(|(_, m)| m.contains(&id))
+            .map(|(g, _)| g.clone())
+            .collect();
+        list.sort();
+        list
+    }
+
+    /// The members of a group, sorted.
+    pub fn members(&self, group: &str) -> Vec<PeerId> {
+        let mut list: Vec<PeerId> = self
+            .groups
+            .read()
+            .get(group)
+            .map(|m| m.iter().copied().collect())
+            .unwrap_or_default();
+        list.sort_unstable();
+        list
+    }
+
+    /// Whether any local peer is in the group.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.groups.read().contains_key(group)
+    }
+
+    /// Sends one job to its recipients; the peers that could not take it.
+    pub fn dispatch(&self, job: &Job) -> Vec<PeerId> {
+        let peers = self.peers.read();
+        let mut missed = Vec::new();
+        let mut deliver = |peer: &Arc<PeerShared>| {
+            if job.exclude.contains(&peer.id) {
+                return;
+            }
+            if job.unreliable && self.congested(peer) {
+                peer.traffic.dropped();
+                return;
+            }
+            match peer.send_now(job.data.clone(), job.is_text) {
+                Ok(()) | Err(SendError::Closed) => {}
+                Err(_) => missed.push(peer.id),
+            }
+        };
+        match &job.to {
+            Recipients::All => peers.values().for_each(&mut deliver),
+            Recipients::Group(group) => {
+                let groups = self.groups.read();
+                for id in groups.get(group).into_iter().flatten() {
+                    if let Some(peer) = peers.get(id) {
+                        deliver(peer);
+                    }
+                }
+            }
+        }
+        missed.sort_unstable();
+        missed
+    }
+
+    /// Whether an unreliable packet for this peer is dropped now.
+    pub fn congested(&self, peer: &PeerShared) -> bool {
+        let threshold = self.unreliable_threshold.load(Ordering::Relaxed);
+        threshold > 0 && peer.queued_bytes.load(Ordering::Acquire) > threshold
+    }
+}
+
+/// The receiving end of a server's fan-out queue.
+pub(crate) struct FanoutQueue(mpsc::UnboundedReceiver<Work>);
+
+/// Dispatches queued work until the server stops (`stop` resolves); reports what was
+/// missed to `report`.
+pub(crate) async fn run(
+    fanout: Arc<Fanout>,
+    mut queue: FanoutQueue,
+    stop: impl std::future::Future<Output = ()>,
+    report: impl Fn(Missed),
+) {
+    tokio::pin!(stop);
+    loop {
+        let work = tokio::select! {
+            w = queue.0.recv() => match w {
+                Some(w) => w,
+                None => return,
+            },
+            _ = &mut stop => return,
+        };
+        match work {
+            Work::Many(job) => {
+                let peers = fanout.dispatch(&job);
+                if !peers.is_empty() {
+                    let group = match job.to {
+                        Recipients::All => None,
+                        Recipients::Group(g) => Some(g),
+                    };
+                    report(Missed { group, peers });
+                }
+            }
+            Work::One(peer, data, is_text) => {
+                peer.push(data, is_text);
+            }
+        }
+        fanout.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+}
