@@ -129,3 +129,21 @@ fn scene_multiplayer_authentication_with_stock_clients() {
     let _serial = engine::serial();
     run_script(&demo_project(), "res://tests/test_mp_auth.gd");
 }
+
+#[test]
+fn broadcast_and_groups_with_python_clients() {
+    let _serial = engine::serial();
+    run_script(&demo_project(), "res://tests/test_fanout.gd");
+}
+
+#[test]
+fn statistics_metrics_and_monitors() {
+    let _serial = engine::serial();
+    run_script(&demo_project(), "res://tests/test_stats.gd");
+}
+
+#[test]
+fn unreliable_packets_dropped_for_a_congested_stock_client() {
+    let _serial = engine::serial();
+    run_script(&demo_project(), "res://tests/test_mp_unreliable.gd");
+}

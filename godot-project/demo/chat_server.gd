@@ -1,12 +1,14 @@
 extends Node
 ## A small chat and echo server on WebSocketServer that any WebSocket client can use:
 ## text messages go to every client as "[id] message", binary messages come back to
-## their sender, "/quit" closes your connection, "/who" lists who is here.
+## their sender, "/quit" closes your connection, "/who" lists who is here, "/ping" tells
+## you your ping. Every 10 seconds the server prints each player's ping.
 ##
 ## Run headless: godot --headless --path godot-project -- --port=9080
 ## Then: websocat ws://127.0.0.1:9080/
 
 var server := WebSocketServer.new()
+var ping_report := 0.0
 
 
 func _ready() -> void:
@@ -18,6 +20,7 @@ func _ready() -> void:
 	server.client_disconnected.connect(_on_client_disconnected)
 	server.client_close_request.connect(_on_client_close_request)
 	server.data_received.connect(_on_data_received)
+	server.heartbeat_interval = 2.0  # finds dead connections, and measures each ping
 	var err := server.listen(port)
 	if err != OK:
 		printerr("Chat server: cannot listen on port %d (error %d)" % [port, err])
@@ -26,8 +29,13 @@ func _ready() -> void:
 	print("Chat server listening on ws://127.0.0.1:%d/" % server.get_local_port())
 
 
-func _process(_delta: float) -> void:
+func _process(delta: float) -> void:
 	server.poll()
+	ping_report += delta
+	if ping_report >= 10.0:
+		ping_report = 0.0
+		for id in server.get_peer_ids():
+			print("[%d] ping %.1f ms" % [id, server.get_peer(id).get_smoothed_round_trip_time()])
 
 
 func _on_client_connected(id: int, protocol: String) -> void:
@@ -58,10 +66,11 @@ func _on_data_received(id: int) -> void:
 			server.disconnect_peer(id, 1000, "bye")
 		"/who":
 			peer.send_text("here: %s" % str(server.get_peer_ids()))
+		"/ping":
+			peer.send_text("ping: %.1f ms" % peer.get_smoothed_round_trip_time())
 		_:
 			_broadcast("[%d] %s" % [id, text])
 
 
 func _broadcast(text: String) -> void:
-	for id in server.get_peer_ids():
-		server.get_peer(id).send_text(text)
+	server.broadcast_text(text)

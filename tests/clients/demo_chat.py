@@ -37,6 +37,10 @@ async def main(url):
     ids = sorted(int(x) for x in re.findall(r"\d+", who))
     assert who.startswith("here: ") and ids == sorted([id_a, id_b]), who
 
+    await b.send("/ping")
+    ping = await recv_text(b)
+    assert ping.startswith("ping: "), ping
+
     await b.send(b"\x00\x01binary")
     assert await asyncio.wait_for(b.recv(), 5) == b"\x00\x01binary"
 
