@@ -1,0 +1,213 @@
+extends SceneTree
+## One of three echo servers for tools/bench-engine.sh, all in GDScript on the same engine:
+##   --kind=ours      WebSocketServer (this addon): data_received -> get_packet -> send
+##   --kind=godot_mp  Godot's WebSocketMultiplayerPeer.create_server, polled and echoed with
+##                    get_packet_peer / set_target_peer / put_packet
+##   --kind=tcp       Godot's TCPServer + one WebSocketPeer per client, all polled in
+##                    _process (as Godot's websocket chat demo)
+## Every message is echoed to its sender, except control messages (binary, starting with
+## "#"): "#reset" restarts the frame statistics, "#stats" answers them as JSON, "#fanout HZ
+## SECONDS SIZE" sends SIZE bytes to every client HZ times a second (the first 8 bytes: the
+## send time, µs since the Unix epoch) and measures what each send costs the main thread.
+##   godot --headless --path godot-project --script res://bench/echo_server.gd -- --kind=ours --port=9100 [--max-fps=60]
+
+var kind := "ours"
+var ours: WebSocketServer
+var mp: WebSocketMultiplayerPeer
+var tcp: TCPServer
+var tcp_peers: Array[WebSocketPeer] = []
+var mp_peers := 0
+
+var frames := 0
+var started_usec := 0
+var poll_usec := 0
+var process_usec := 0
+var max_process_usec := 0
+var fanout_hz := 0.0
+var fanout_until := 0
+var fanout_next := 0
+var fanout_payload := PackedByteArray()
+var fanout_sends := 0
+var fanout_usec := 0
+
+
+func _initialize() -> void:
+	var port := 9100
+	for arg in OS.get_cmdline_user_args():
+		if arg.begins_with("--kind="):
+			kind = arg.trim_prefix("--kind=")
+		elif arg.begins_with("--port="):
+			port = int(arg.trim_prefix("--port="))
+		elif arg.begins_with("--max-fps="):
+			Engine.max_fps = int(arg.trim_prefix("--max-fps="))
+	var err := OK
+	match kind:
+		"ours":
+			ours = WebSocketServer.new()
+			ours.bind_ip = "127.0.0.1"
+			ours.set_buffers(1024, 4096, 1024, 4096)
+			ours.data_received.connect(_ours_data)
+			err = ours.listen(port)
+		"godot_mp":
+			mp = WebSocketMultiplayerPeer.new()
+			mp.inbound_buffer_size = 1 << 20
+			mp.outbound_buffer_size = 1 << 20
+			mp.max_queued_packets = 4096
+			err = mp.create_server(port, "127.0.0.1")
+			mp.peer_connected.connect(func(_id): mp_peers += 1)
+			mp.peer_disconnected.connect(func(_id): mp_peers -= 1)
+		"tcp":
+			tcp = TCPServer.new()
+			err = tcp.listen(port, "127.0.0.1")
+	if err != OK:
+		printerr("bench server %s: cannot listen on %d (%d)" % [kind, port, err])
+		quit(1)
+		return
+	_reset()
+	print("READY %s %d" % [kind, port])
+
+
+func _process(_delta: float) -> bool:
+	var t0 := Time.get_ticks_usec()
+	match kind:
+		"ours":
+			ours.poll()
+		"godot_mp":
+			mp.poll()
+		"tcp":
+			_tcp_poll()
+	var t1 := Time.get_ticks_usec()
+	match kind:
+		"godot_mp":
+			while mp.get_available_packet_count() > 0:
+				var from := mp.get_packet_peer()
+				var packet := mp.get_packet()
+				if _control(packet, from):
+					continue
+				mp.set_target_peer(from)
+				mp.put_packet(packet)
+		"tcp":
+			for i in tcp_peers.size():
+				var peer := tcp_peers[i]
+				while peer.get_available_packet_count() > 0:
+					var packet := peer.get_packet()
+					if not _control(packet, i):
+						peer.send(packet)
+	_fanout()
+	var t2 := Time.get_ticks_usec()
+	frames += 1
+	poll_usec += t1 - t0
+	process_usec += t2 - t0
+	max_process_usec = maxi(max_process_usec, t2 - t0)
+	return false
+
+
+func _tcp_poll() -> void:
+	while tcp.is_connection_available():
+		var ws := WebSocketPeer.new()
+		ws.inbound_buffer_size = 1 << 20
+		ws.outbound_buffer_size = 1 << 20
+		ws.max_queued_packets = 4096
+		ws.accept_stream(tcp.take_connection())
+		tcp_peers.append(ws)
+	var i := 0
+	while i < tcp_peers.size():
+		var ws := tcp_peers[i]
+		ws.poll()
+		if ws.get_ready_state() == WebSocketPeer.STATE_CLOSED:
+			tcp_peers.remove_at(i)
+		else:
+			i += 1
+
+
+func _ours_data(id: int) -> void:
+	var peer := ours.get_peer(id)
+	while peer.get_available_packet_count() > 0:
+		var packet := peer.get_packet()
+		if not _control(packet, id):
+			peer.send(packet)
+
+
+## Handles a control message; false for anything else (to be echoed).
+func _control(packet: PackedByteArray, from: int) -> bool:
+	if packet.is_empty() or packet[0] != 35:  # "#"
+		return false
+	var words := packet.get_string_from_utf8().split(" ")
+	match words[0]:
+		"#reset":
+			_reset()
+		"#stats":
+			var secs := (Time.get_ticks_usec() - started_usec) / 1e6
+			var stats := {
+				"frames": frames,
+				"fps": frames / maxf(secs, 0.001),
+				"poll_us": poll_usec / maxf(frames, 1),
+				"process_us": process_usec / maxf(frames, 1),
+				"max_process_us": max_process_usec,
+				"peers": _peer_count(),
+				"broadcasts": fanout_sends,
+				"broadcast_us": fanout_usec / maxf(fanout_sends, 1),
+			}
+			_reply(from, JSON.stringify(stats).to_utf8_buffer())
+		"#fanout":
+			fanout_hz = float(words[1])
+			fanout_until = Time.get_ticks_usec() + int(float(words[2]) * 1e6)
+			fanout_payload.resize(int(words[3]))
+			fanout_next = Time.get_ticks_usec()
+			fanout_sends = 0
+			fanout_usec = 0
+	return true
+
+
+func _reply(to: int, data: PackedByteArray) -> void:
+	match kind:
+		"ours":
+			ours.get_peer(to).send(data)
+		"godot_mp":
+			mp.set_target_peer(to)
+			mp.put_packet(data)
+		"tcp":
+			tcp_peers[to].send(data)
+
+
+func _fanout() -> void:
+	if fanout_hz <= 0.0:
+		return
+	var now := Time.get_ticks_usec()
+	if now >= fanout_until:
+		fanout_hz = 0.0
+		return
+	if now < fanout_next:
+		return
+	fanout_next += int(1e6 / fanout_hz)
+	fanout_payload.encode_double(0, Time.get_unix_time_from_system() * 1e6)
+	var t0 := Time.get_ticks_usec()
+	match kind:
+		"ours":
+			ours.broadcast(fanout_payload)
+		"godot_mp":
+			mp.set_target_peer(0)
+			mp.put_packet(fanout_payload)
+		"tcp":
+			for ws in tcp_peers:
+				ws.send(fanout_payload)
+	fanout_usec += Time.get_ticks_usec() - t0
+	fanout_sends += 1
+
+
+func _peer_count() -> int:
+	match kind:
+		"ours":
+			return ours.get_peer_ids().size()
+		"godot_mp":
+			return mp_peers
+		_:
+			return tcp_peers.size()
+
+
+func _reset() -> void:
+	frames = 0
+	poll_usec = 0
+	process_usec = 0
+	max_process_usec = 0
+	started_usec = Time.get_ticks_usec()

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The benchmark inside the engine (benches/engine.rs): ours vs Godot's multiplayer server vs
+# Godot's TCPServer + WebSocketPeer, three GDScript echo servers on the engine tools/godot.sh
+# finds, one after the other in one run, with the load from a Rust client. Prints a table
+# of figures and ratios. About 8 minutes; --quick about 2.
+#   bash tools/bench-engine.sh [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/godot.sh > /dev/null
+bash tools/build-addon.sh > /dev/null
+bash tools/prepare-project.sh godot-project
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+cargo bench --bench engine -- "$@"
