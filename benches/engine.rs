@@ -28,6 +28,10 @@ const KINDS: [&str; 3] = ["ours", "godot_mp", "tcp"];
 
 struct Plan {
     quick: bool,
+    /// Lines to run (all when empty).
+    only: Vec<String>,
+    /// How long the lines other than the burst wait for their clients to connect.
+    connect_wait: Duration,
     bursts: Vec<usize>,
     burst_wait: Duration,
     idle_levels: Vec<usize>,
@@ -46,8 +50,10 @@ impl Plan {
         if quick {
             Plan {
                 quick,
+                only: vec![],
+                connect_wait: Duration::from_secs(8),
                 bursts: vec![1000],
-                burst_wait: Duration::from_secs(4),
+                burst_wait: Duration::from_secs(3),
                 idle_levels: vec![100, 1000],
                 idle_wait: Duration::from_secs(8),
                 throughput_secs: 2,
@@ -61,6 +67,8 @@ impl Plan {
         } else {
             Plan {
                 quick,
+                only: vec![],
+                connect_wait: Duration::from_secs(30),
                 bursts: vec![1000, 10000],
                 burst_wait: Duration::from_secs(15),
                 idle_levels: vec![100, 1000, 3000, 10000],
@@ -238,6 +246,36 @@ async fn burst(url: &str, kind: &'static str, n: usize, wait: Duration) -> (Vec<
     (open_ones, last)
 }
 
+/// Opens `n` connections, at most 32 attempts at a time (Godot's servers accept one per
+/// frame or have a backlog of 8), until all are open or `wait` passed.
+async fn connect_n(url: &str, kind: &'static str, n: usize, wait: Duration) -> Vec<Ws> {
+    let deadline = Instant::now() + wait;
+    let gate = Arc::new(tokio::sync::Semaphore::new(32));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (url, gate) = (url.to_string(), gate.clone());
+            tokio::spawn(async move {
+                let _permit = gate.acquire().await.ok()?;
+                while Instant::now() < deadline {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if let Ok(Some(ws)) = tokio::time::timeout(left, open(&url, kind)).await {
+                        return Some(ws);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                None
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        if let Ok(Some(ws)) = t.await {
+            out.push(ws);
+        }
+    }
+    out
+}
+
 /// The control connection to a server: frame statistics and fan-out.
 struct Control {
     ws: Ws,
@@ -336,8 +374,9 @@ impl Table {
             let ratio = |k: &str| match (row.values.get("ours"), row.values.get(k)) {
                 (Some(o), Some(t)) if *t > 0.0 && *o >= 0.0 => {
                     let r = o / t;
-                    let better = if *higher { r >= 1.0 } else { r <= 1.0 };
-                    format!("{r:.2}x{}", if better { "" } else { " (worse)" })
+                    // Within 2 % counts as equal (run-to-run noise is larger).
+                    let worse = if *higher { r < 0.98 } else { r > 1.02 };
+                    format!("{r:.2}x{}", if worse { " (worse)" } else { "" })
                 }
                 _ => "-".into(),
             };
@@ -387,7 +426,7 @@ async fn line_idle(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'stat
     let mut conns: Vec<Ws> = Vec::new();
     for &level in &plan.idle_levels {
         let missing = level.saturating_sub(conns.len());
-        let (mut more, _) = burst(&server.url, kind, missing, plan.idle_wait).await;
+        let mut more = connect_n(&server.url, kind, missing, plan.idle_wait).await;
         conns.append(&mut more);
         let reached = conns.len();
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -438,7 +477,8 @@ async fn line_idle(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'stat
 
 async fn line_throughput(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str) {
     let server = start_server(godot, kind, None);
-    let (conns, _) = burst(&server.url, kind, 100, Duration::from_secs(60)).await;
+    let mut control = Control::new(&server.url, kind).await;
+    let conns = connect_n(&server.url, kind, 100, plan.connect_wait).await;
     let echoes = Arc::new(AtomicU64::new(0));
     let stop = Instant::now() + Duration::from_secs(1 + plan.throughput_secs);
     let measure_from = Instant::now() + Duration::from_secs(1);
@@ -467,23 +507,46 @@ async fn line_throughput(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: 
         })
         .collect();
     tokio::time::sleep_until(measure_from.into()).await;
+    control.send("#reset").await;
     counted_from.store(echoes.load(Ordering::Relaxed), Ordering::Relaxed);
     *cpu0.lock() = Some((server.process.cpu(), Instant::now()));
     tokio::time::sleep(Duration::from_secs(plan.throughput_secs)).await;
     let n = echoes.load(Ordering::Relaxed) - counted_from.load(Ordering::Relaxed);
+    let frames = control.stats().await;
     let (c0, t0) = cpu0.lock().unwrap();
     let cpu = (server.process.cpu() - c0) / t0.elapsed().as_secs_f64() * 100.0;
     for t in tasks {
         let _ = t.await;
     }
     let rate = n as f64 / plan.throughput_secs as f64;
-    println!("throughput {kind}: {rate:.0} echoes/s, server CPU {cpu:.0}%");
+    let secs = plan.throughput_secs as f64;
+    let cpu_per_echo = cpu / 100.0 * secs * 1e6 / n.max(1) as f64;
+    let main_per_echo = frames.get("process_us").copied().unwrap_or(0.0)
+        * frames.get("frames").copied().unwrap_or(0.0)
+        / n.max(1) as f64;
+    println!(
+        "throughput {kind}: {rate:.0} echoes/s, server CPU {cpu:.0}% ({cpu_per_echo:.2} µs per echo, {main_per_echo:.2} µs of it on the main thread)"
+    );
     table.add(
-        "throughput: echoes/s (100 clients, 16 in flight)",
+        "throughput: echoes/s (100 clients, 16 in flight; bound by the co-located load client)",
         kind,
         format!("{rate:.0} ({cpu:.0}% CPU)"),
         rate,
         true,
+    );
+    table.add(
+        "throughput: server CPU µs per echo",
+        kind,
+        format!("{cpu_per_echo:.2}"),
+        cpu_per_echo,
+        false,
+    );
+    table.add(
+        "throughput: main-thread µs per echo",
+        kind,
+        format!("{main_per_echo:.2}"),
+        main_per_echo,
+        false,
     );
 }
 
@@ -495,13 +558,8 @@ async fn line_latency(
     fps: Option<u32>,
 ) {
     let server = start_server(godot, kind, fps);
-    let (conns, _) = burst(
-        &server.url,
-        kind,
-        plan.latency_clients,
-        Duration::from_secs(60),
-    )
-    .await;
+    let conns = connect_n(&server.url, kind, plan.latency_clients, plan.connect_wait).await;
+    let reached = conns.len();
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).unwrap()));
     let origin = Instant::now();
     let stop = origin + Duration::from_secs(1 + plan.latency_secs);
@@ -554,7 +612,7 @@ async fn line_latency(
     );
     let label = fps.map_or("default fps".to_string(), |f| format!("{f} fps"));
     println!(
-        "latency {kind} at {label}: p50 {p50:.2} ms, p99 {p99:.2} ms ({} samples)",
+        "latency {kind} at {label}: {reached} clients, p50 {p50:.2} ms, p99 {p99:.2} ms ({} samples)",
         h.len()
     );
     let line = format!(
@@ -580,13 +638,7 @@ async fn line_latency(
 async fn line_fanout(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str) {
     let server = start_server(godot, kind, None);
     let mut control = Control::new(&server.url, kind).await;
-    let (conns, _) = burst(
-        &server.url,
-        kind,
-        plan.fanout_clients,
-        Duration::from_secs(60),
-    )
-    .await;
+    let conns = connect_n(&server.url, kind, plan.fanout_clients, plan.connect_wait).await;
     let reached = conns.len();
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).unwrap()));
     let received = Arc::new(AtomicUsize::new(0));
@@ -622,7 +674,7 @@ async fn line_fanout(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'st
         let _ = t.await;
     }
     let sends = stats.get("broadcasts").copied().unwrap_or(0.0);
-    let per_send = stats.get("broadcast_us").copied().unwrap_or(-1.0);
+    let per_send = stats.get("broadcast_us_p50").copied().unwrap_or(-1.0);
     let got = received.load(Ordering::Relaxed);
     let expected = sends as usize * reached;
     let h = hist.lock();
@@ -636,7 +688,7 @@ async fn line_fanout(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'st
     );
     let line = format!("fan-out to {} clients, 60 Hz x 1 KB", plan.fanout_clients);
     table.add(
-        &format!("{line}: main-thread µs per broadcast"),
+        &format!("{line}: main-thread µs per broadcast (median)"),
         kind,
         format!("{per_send:.1}"),
         per_send,
@@ -735,7 +787,12 @@ fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str)
 fn main() {
     let quick =
         std::env::args().any(|a| a == "--quick") || std::env::var_os("BENCH_QUICK").is_some();
-    let plan = Plan::new(quick);
+    let mut plan = Plan::new(quick);
+    plan.only = std::env::args()
+        .filter_map(|a| a.strip_prefix("--only=").map(str::to_string))
+        .flat_map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    let run = |line: &str| plan.only.is_empty() || plan.only.iter().any(|o| o == line);
     let godot = godot();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -758,25 +815,25 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     rt.block_on(async {
-        for kind in KINDS {
+        for kind in KINDS.into_iter().filter(|_| run("burst")) {
             line_burst(&godot, &plan, &mut table, kind).await;
         }
-        for kind in KINDS {
+        for kind in KINDS.into_iter().filter(|_| run("idle")) {
             line_idle(&godot, &plan, &mut table, kind).await;
         }
-        for kind in KINDS {
+        for kind in KINDS.into_iter().filter(|_| run("throughput")) {
             line_throughput(&godot, &plan, &mut table, kind).await;
         }
         for fps in [None, Some(60)] {
-            for kind in KINDS {
+            for kind in KINDS.into_iter().filter(|_| run("latency")) {
                 line_latency(&godot, &plan, &mut table, kind, fps).await;
             }
         }
-        for kind in KINDS {
+        for kind in KINDS.into_iter().filter(|_| run("fanout")) {
             line_fanout(&godot, &plan, &mut table, kind).await;
         }
     });
-    for kind in ["ours", "godot_mp"] {
+    for kind in ["ours", "godot_mp"].into_iter().filter(|_| run("rpc")) {
         line_rpc(&godot, &plan, &mut table, kind);
     }
     table.print();

@@ -29,6 +29,7 @@ var fanout_next := 0
 var fanout_payload := PackedByteArray()
 var fanout_sends := 0
 var fanout_usec := 0
+var fanout_times: Array[int] = []
 
 
 func _initialize() -> void:
@@ -147,6 +148,7 @@ func _control(packet: PackedByteArray, from: int) -> bool:
 				"peers": _peer_count(),
 				"broadcasts": fanout_sends,
 				"broadcast_us": fanout_usec / maxf(fanout_sends, 1),
+				"broadcast_us_p50": _median(fanout_times),
 			}
 			_reply(from, JSON.stringify(stats).to_utf8_buffer())
 		"#fanout":
@@ -156,6 +158,7 @@ func _control(packet: PackedByteArray, from: int) -> bool:
 			fanout_next = Time.get_ticks_usec()
 			fanout_sends = 0
 			fanout_usec = 0
+			fanout_times.clear()
 	return true
 
 
@@ -191,8 +194,18 @@ func _fanout() -> void:
 		"tcp":
 			for ws in tcp_peers:
 				ws.send(fanout_payload)
-	fanout_usec += Time.get_ticks_usec() - t0
+	var took := Time.get_ticks_usec() - t0
+	fanout_usec += took
+	fanout_times.append(took)
 	fanout_sends += 1
+
+
+func _median(values: Array[int]) -> float:
+	if values.is_empty():
+		return -1.0
+	var sorted := values.duplicate()
+	sorted.sort()
+	return float(sorted[sorted.size() / 2])
 
 
 func _peer_count() -> int:

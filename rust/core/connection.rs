@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -34,8 +34,9 @@ use super::stream::ServerStream;
 
 type Ws = WebSocketStream<ServerStream>;
 
-/// Read buffer per connection: small, so that idle connections stay cheap.
-const READ_BUFFER: usize = 4096;
+/// Read buffer per connection: small, so that idle connections stay cheap (larger
+/// messages are read in several steps).
+const READ_BUFFER: usize = 2048;
 /// Most messages written before one flush.
 const WRITE_BATCH: usize = 64;
 /// Frames are gathered up to this size before a write; the buffer grows only when used.
@@ -60,7 +61,8 @@ pub(crate) async fn serve(
     let _ = tcp.set_nodelay(true);
     let deadline = tokio::time::Instant::now() + session.handshake_timeout;
     let opened = tokio::select! {
-        r = open(tcp, remote, &session, deadline, &mut slot) => r,
+        // Boxed: an idle peer's task does not keep the handshake's space (TLS state, buffers).
+        r = Box::pin(open(tcp, remote, &session, deadline, &mut slot)) => r,
         _ = stopped(&mut shutdown) => return,
     };
     let Opened {
@@ -81,13 +83,11 @@ pub(crate) async fn serve(
         }
     };
     let secure = matches!(stream, ServerStream::Tls(_));
-    let (commands, mut rx) = mpsc::unbounded_channel();
     let peer = Arc::new(PeerShared::new(
         id,
         remote,
         request,
         secure,
-        commands,
         ServerParts {
             limits: session.buffers,
             counters: session.counters.clone(),
@@ -122,7 +122,7 @@ pub(crate) async fn serve(
         clean: false,
     };
     session.push(RawEvent::Connected(peer.clone()));
-    guard.clean = run(ws, &peer, &mut rx, &session, &mut shutdown).await;
+    guard.clean = run(ws, &peer, &session, &mut shutdown).await;
 }
 
 /// A peer's end: counted, and out of the fan-out's peers and groups.
@@ -145,6 +145,7 @@ struct Disconnect<'a> {
 impl Drop for Disconnect<'_> {
     fn drop(&mut self) {
         self.peer.set_state(ReadyState::Closed);
+        self.peer.commands.close();
         self.peer.resume.notify_one();
         self.session
             .push(RawEvent::Disconnected(self.peer.clone(), self.clean));
@@ -165,7 +166,6 @@ enum Outcome {
 async fn run(
     mut ws: Ws,
     peer: &Arc<PeerShared>,
-    rx: &mut mpsc::UnboundedReceiver<Command>,
     session: &Session,
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
@@ -184,7 +184,7 @@ async fn run(
         let (mut sink, mut stream) = ws.split();
         let outcome = {
             let reader = read_loop(&mut stream, peer, session, &mut limiter);
-            let writer = write_loop(&mut sink, rx, peer);
+            let writer = write_loop(&mut sink, peer);
             tokio::pin!(reader, writer);
             loop {
                 tokio::select! {
@@ -390,11 +390,8 @@ enum WriteEnd {
 }
 
 /// Writes queued messages in order, several per flush, then the close frame.
-async fn write_loop(
-    sink: &mut SplitSink<Ws, WsMessage>,
-    rx: &mut mpsc::UnboundedReceiver<Command>,
-    peer: &PeerShared,
-) -> WriteEnd {
+async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerShared) -> WriteEnd {
+    let rx = &peer.commands;
     while let Some(first) = rx.recv().await {
         let (mut packets, mut bytes) = (0usize, 0usize);
         let mut next = Some(first);
@@ -444,7 +441,7 @@ async fn write_loop(
                 }
             }
             if packets < WRITE_BATCH {
-                next = rx.try_recv().ok();
+                next = rx.try_recv();
             }
         }
         if sink.flush().await.is_err() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use super::error::{Error, SendError};
 use super::fanout::Fanout;
@@ -59,6 +59,56 @@ pub(crate) enum Command {
     Ping([u8; 8]),
 }
 
+/// What the caller's thread asks of a connection task, in order. A mutex-guarded queue
+/// allocates nothing until used, where a channel would allocate a block per connection.
+#[derive(Default)]
+pub(crate) struct CommandQueue {
+    queue: Mutex<VecDeque<Command>>,
+    closed: AtomicBool,
+    ready: Notify,
+}
+
+impl CommandQueue {
+    /// Queues a command; gives it back when the connection task has ended.
+    pub fn send(&self, command: Command) -> Result<(), Command> {
+        {
+            let mut queue = self.queue.lock();
+            if self.closed.load(Ordering::Acquire) {
+                return Err(command);
+            }
+            queue.push_back(command);
+        }
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    pub fn try_recv(&self) -> Option<Command> {
+        self.queue.lock().pop_front()
+    }
+
+    /// The next command; `None` once closed and empty.
+    pub async fn recv(&self) -> Option<Command> {
+        loop {
+            if let Some(command) = self.try_recv() {
+                return Some(command);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// The connection task has ended: further commands are refused.
+    pub fn close(&self) {
+        let mut queue = self.queue.lock();
+        self.closed.store(true, Ordering::Release);
+        queue.clear();
+        drop(queue);
+        self.ready.notify_one();
+    }
+}
+
 /// No round-trip time measured yet.
 const NO_RTT: u64 = u64::MAX;
 
@@ -71,7 +121,7 @@ pub(crate) struct PeerShared {
     pub headers: Vec<(String, String)>,
     pub secure: bool,
     pub limits: Buffers,
-    pub commands: mpsc::UnboundedSender<Command>,
+    pub commands: CommandQueue,
     state: AtomicU8,
     /// The close code and reason received from the client, or sent by us.
     pub close_info: Mutex<Option<(u16, String)>>,
@@ -117,7 +167,6 @@ impl PeerShared {
         remote: SocketAddr,
         request: RequestInfo,
         secure: bool,
-        commands: mpsc::UnboundedSender<Command>,
         server: ServerParts,
     ) -> Self {
         let ServerParts {
@@ -138,7 +187,7 @@ impl PeerShared {
             headers,
             secure,
             limits,
-            commands,
+            commands: CommandQueue::default(),
             state: AtomicU8::new(ReadyState::Open as u8),
             close_info: Mutex::new(None),
             unread_packets: AtomicUsize::new(0),

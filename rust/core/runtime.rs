@@ -28,8 +28,10 @@ pub fn set_worker_threads(count: usize) {
 }
 
 /// The number of worker threads a new runtime gets: the value set with
-/// [`set_worker_threads`], else `GODOT_WEBSOCKET_SERVER_THREADS`, else the number of
-/// cores, at most 4 (a game server's main thread needs a core of its own).
+/// [`set_worker_threads`], else `GODOT_WEBSOCKET_SERVER_THREADS`, else one less than the
+/// number of cores, at least 1 and at most 4: the game's main thread keeps a core of its
+/// own (on 2 cores, a second network thread costs the main thread more, through
+/// preemption, than it saves: measured with tools/bench-engine.sh).
 pub fn worker_threads() -> usize {
     let set = WORKER_THREADS.load(Ordering::Relaxed);
     if set > 0 {
@@ -42,7 +44,7 @@ pub fn worker_threads() -> usize {
         return n;
     }
     std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
+        .map_or(1, |n| n.get().saturating_sub(1))
         .clamp(1, 4)
 }
 

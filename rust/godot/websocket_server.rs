@@ -313,7 +313,9 @@ impl WebSocketServer {
     fn drained();
 
     /// Emitted for every message received; read it with `get_peer(id).get_packet()`.
-    /// Not emitted when listening with `gd_mp_api = true`.
+    /// When a handler reads all of a client's waiting messages at once (a
+    /// `while peer.get_available_packet_count() > 0` loop), the signals of the messages it
+    /// already read are not emitted. Not emitted when listening with `gd_mp_api = true`.
     #[signal]
     fn data_received(id: i64);
 
@@ -889,7 +891,8 @@ impl WebSocketServer {
     }
 
     /// Sets how many background threads do the network work of every server in this
-    /// process (0: the default, the number of cores, at most 4). Takes effect when the first
+    /// process (0: the default, one less than the number of cores, at least 1 and at most 4,
+    /// so that the game's main thread keeps a core). Takes effect when the first
     /// server starts listening; the environment variable
     /// `GODOT_WEBSOCKET_SERVER_THREADS` does the same without code.
     #[func]
@@ -1113,7 +1116,13 @@ impl WebSocketServer {
                     self.signals().peer_connected().emit(i64::from(id));
                 }
                 Event::Message { id } => {
-                    if !multiplayer {
+                    // A handler that read this client's later messages already (a loop
+                    // over get_available_packet_count()) has nothing left to be told.
+                    let unread = self
+                        .server
+                        .peer(id)
+                        .is_some_and(|p| p.available_packets() > 0);
+                    if !multiplayer && unread {
                         self.signals().data_received().emit(i64::from(id));
                     }
                 }
