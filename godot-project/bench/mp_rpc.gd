@@ -52,7 +52,16 @@ func _initialize() -> void:
 			return
 		print("READY %s %d" % [kind, port])
 		return
+	# Clients join 8 at a time (Godot's own server accepts one connection per frame and
+	# listens with a backlog of 8: a crowd at once would wait for TCP retries).
+	var deadline := Time.get_ticks_msec() + 120000
 	for i in count:
+		while clients.filter(func(c): return not _joined(c)).size() >= 8:
+			if Time.get_ticks_msec() > deadline:
+				printerr("rpc clients: not all connected")
+				quit(1)
+				return
+			await process_frame
 		var node := Node.new()
 		node.name = "C%d" % i
 		root.add_child(node)
@@ -65,8 +74,7 @@ func _initialize() -> void:
 		peer.create_client(url)
 		mp.multiplayer_peer = peer
 		clients.append({"mp": mp, "game": game})
-	var deadline := Time.get_ticks_msec() + 60000
-	while clients.any(func(c): return c.mp.get_unique_id() <= 1 or not c.mp.get_peers().has(1)):
+	while not clients.all(_joined):
 		if Time.get_ticks_msec() > deadline:
 			printerr("rpc clients: not all connected")
 			quit(1)
@@ -76,6 +84,10 @@ func _initialize() -> void:
 	started = Time.get_ticks_usec()
 	for c in clients:
 		c.game.start()
+
+
+func _joined(c: Dictionary) -> bool:
+	return c.mp.get_unique_id() > 1 and c.mp.get_peers().has(1)
 
 
 func _process(_delta: float) -> bool:

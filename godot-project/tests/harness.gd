@@ -118,3 +118,18 @@ func wait_process(pid: int, pollers: Array, seconds := 20.0) -> int:
 		OS.kill(pid)
 		return -1
 	return OS.get_process_exit_code(pid)
+
+
+## A node at /root/<branch_name> with a SceneMultiplayer of its own and a child "Game"
+## made from `game_script`: one side of a high-level multiplayer test. Returns
+## {"root": node, "mp": SceneMultiplayer, "game": Node}.
+func multiplayer_branch(branch_name: String, game_script: Script) -> Dictionary:
+	var node := Node.new()
+	node.name = branch_name
+	root.add_child(node)
+	var mp := SceneMultiplayer.new()
+	set_multiplayer(mp, node.get_path())
+	var game: Node = game_script.new()
+	game.name = "Game"
+	node.add_child(game)
+	return {"root": node, "mp": mp, "game": game}

@@ -15,7 +15,7 @@ func run_tests() -> void:
 	ws.bind_ip = "127.0.0.1"
 	check_eq(ws.listen(0, PackedStringArray(), true), OK, "listen with gd_mp_api")
 	var url := "ws://127.0.0.1:%d/" % ws.get_local_port()
-	var server := _branch("Server")
+	var server := multiplayer_branch("Server", GAME)
 	server_mp = server.mp
 	server_mp.auth_callback = _server_auth
 	server_mp.auth_timeout = 5.0
@@ -45,20 +45,8 @@ func _server_auth(id: int, data: PackedByteArray) -> void:
 		server_mp.disconnect_peer(id)
 
 
-func _branch(branch_name: String) -> Dictionary:
-	var node := Node.new()
-	node.name = branch_name
-	root.add_child(node)
-	var mp := SceneMultiplayer.new()
-	set_multiplayer(mp, node.get_path())
-	var game: Node = GAME.new()
-	game.name = "Game"
-	node.add_child(game)
-	return {"mp": mp, "game": game}
-
-
 func _client(branch_name: String, url: String, secret: String) -> Dictionary:
-	var b := _branch(branch_name)
+	var b := multiplayer_branch(branch_name, GAME)
 	var mp: SceneMultiplayer = b.mp
 	# The client answers the server's authentication with its secret, and accepts the server.
 	mp.auth_callback = func(_id, _data): pass

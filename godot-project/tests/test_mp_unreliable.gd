@@ -16,9 +16,9 @@ func run_tests() -> void:
 	var url := "ws://127.0.0.1:%d/" % ws.get_local_port()
 	# Both branches polled by hand, so the client can stop reading.
 	multiplayer_poll = false
-	var server := _branch("Server")
+	var server := multiplayer_branch("Server", STREAM)
 	server.mp.multiplayer_peer = ws
-	var client := _branch("Client")
+	var client := multiplayer_branch("Client", STREAM)
 	var peer := WebSocketMultiplayerPeer.new()
 	check_eq(peer.create_client(url), OK, "create_client")
 	client.mp.multiplayer_peer = peer
@@ -60,14 +60,3 @@ func _until(condition: Callable, mps: Array, seconds := 5.0) -> bool:
 		await process_frame
 	return true
 
-
-func _branch(branch_name: String) -> Dictionary:
-	var node := Node.new()
-	node.name = branch_name
-	root.add_child(node)
-	var mp := SceneMultiplayer.new()
-	set_multiplayer(mp, node.get_path())
-	var game: Node = STREAM.new()
-	game.name = "Game"
-	node.add_child(game)
-	return {"mp": mp, "game": game}

@@ -372,7 +372,7 @@ impl WebSocketServer {
     /// kept for the peer, [method WebSocketServerPeer.get_upgrade_data] returns it (pass
     /// `null` for nothing). [param protocol] "" keeps the subprotocol selected by Godot's
     /// rule; another one must be one the client offered. [param headers] are added to the
-    /// response, one `"Name: value"` string each as in [member HTTPRequest] calls, e.g.
+    /// response, one `"Name: value"` string each, as [method HTTPRequest.request] takes them, e.g.
     /// `["Set-Cookie: session=abc"]`.
     /// Returns `ERR_DOES_NOT_EXIST` for an id that waits for no decision (timed out, left,
     /// or wrong), `ERR_ALREADY_IN_USE` for a second decision, `ERR_INVALID_PARAMETER` for a

@@ -171,26 +171,11 @@ impl Running {
         }
     }
 
-    /// Waits for a stdout line containing `text`; returns it.
+    /// Waits for a stdout line containing `text` (printed already, or from now on).
     pub fn wait_line(&mut self, text: &str, limit: Duration) -> String {
-        if let Some(l) = self.seen.iter().find(|l| l.contains(text)) {
-            return l.clone();
-        }
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "no line containing {text:?} within {limit:?}; lines so far: {:#?}",
-                    self.seen
-                ),
-            }
+        match self.seen.iter().find(|l| l.contains(text)) {
+            Some(l) => l.clone(),
+            None => self.wait_new_line(text, limit),
         }
     }
 
@@ -206,7 +191,10 @@ impl Running {
                         return line;
                     }
                 }
-                Err(_) => panic!("no new line containing {text:?} within {limit:?}"),
+                Err(_) => panic!(
+                    "no new line containing {text:?} within {limit:?}; lines so far: {:#?}",
+                    self.seen
+                ),
             }
         }
     }
