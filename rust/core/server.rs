@@ -422,7 +422,9 @@ impl Server {
         if self.listening.is_none() {
             return;
         }
-        self.departed.clear();
+        if !self.departed.is_empty() {
+            self.departed.clear();
+        }
         if self.drain_finished() {
             self.stop();
             out.push(Event::Drained);
