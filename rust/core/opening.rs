@@ -75,7 +75,9 @@ pub(crate) async fn open(
     let (buf, head_len) = match timeout_at(deadline, handshake::read_request(&mut stream)).await {
         Err(_) => return Err(Some(Refused::HandshakeTimeout)),
         Ok(Ok(read)) => read,
-        Ok(Err(ReadError::Refused(refusal))) => return Err(Some(answer(stream, refusal).await)),
+        Ok(Err(ReadError::Refused(refusal))) => {
+            return Err(refuse_with(session, stream, refusal).await);
+        }
         Ok(Err(_)) => return Err(Some(Refused::BadRequest)),
     };
     let head = &buf[..head_len];
@@ -100,7 +102,7 @@ pub(crate) async fn open(
     });
     let mut request = match checked {
         Ok(request) => request,
-        Err(refusal) => return Err(Some(answer(stream, refusal).await)),
+        Err(refusal) => return Err(refuse_with(session, stream, refusal).await),
     };
     let id = session.next_id();
     let asked = settings.approve_upgrades();
@@ -115,7 +117,7 @@ pub(crate) async fn open(
             }
             Err(refusal) => {
                 session.push(RawEvent::UpgradeEnded(id));
-                return Err(Some(answer(stream, refusal).await));
+                return Err(refuse_with(session, stream, refusal).await);
             }
         }
     }
@@ -215,11 +217,18 @@ async fn decide(
     }
 }
 
-/// Writes a refusal and says goodbye; what the statistics count.
-async fn answer(mut stream: ServerStream, refusal: Refusal) -> Refused {
+/// Counts a refusal at once (the goodbye may take a moment), then answers it; `None`:
+/// nothing left for the caller to count.
+async fn refuse_with(session: &Session, stream: ServerStream, refusal: Refusal) -> Option<Refused> {
+    session.counters.refused(refusal.why);
+    answer(stream, refusal).await;
+    None
+}
+
+/// Writes a refusal and says goodbye.
+async fn answer(mut stream: ServerStream, refusal: Refusal) {
     let _ = timeout(LINGER, stream.write_all(&refusal.response())).await;
     linger(&mut stream).await;
-    refusal.why
 }
 
 /// Answers a connection turned away by a connection limit: TLS when configured, then the
