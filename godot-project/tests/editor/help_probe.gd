@@ -30,6 +30,13 @@ func _process(_delta: float) -> void:
 			status = "NO_DESCRIPTION"
 		print("HELP %s: %s" % [page, status])
 	set_process(false)
+	# Quit once the editor's own first-start work (filesystem scan, caches) is done: quitting
+	# in the middle of it can crash the editor at exit, whatever the project holds.
+	var fs := EditorInterface.get_resource_filesystem()
+	for i in 600:
+		if i > 60 and not fs.is_scanning():
+			break
+		await get_tree().process_frame
 	get_tree().quit()
 
 
