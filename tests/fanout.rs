@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -128,10 +126,7 @@ fn a_full_peer_is_reported_and_everyone_else_gets_the_message() {
     let mut log = Vec::new();
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 1);
     // A raw client that upgrades and never reads.
-    let mut deaf = TcpStream::connect(("127.0.0.1", server.local_port())).unwrap();
-    deaf.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").unwrap();
-    let mut buf = [0u8; 256];
-    let _ = deaf.read(&mut buf).unwrap();
+    let _deaf = raw_upgraded(server.local_port());
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 2);
     let deaf_id = connected_ids(&log)[1];
     server.add_peer_to_group(deaf_id, "room").unwrap();

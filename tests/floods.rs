@@ -24,8 +24,6 @@ fn rss_kb() -> u64 {
         .unwrap()
 }
 
-const UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
 /// Whether the server closed `s` (EOF or reset) within `limit`.
 fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
     s.set_read_timeout(Some(limit)).unwrap();
@@ -273,11 +271,7 @@ fn a_client_that_never_reads_gets_send_errors_and_others_are_unaffected() {
     let port = server.local_port();
     let u = url(&server);
     // A raw client that upgrades and never reads again.
-    let mut deaf = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    deaf.write_all(UPGRADE).unwrap();
-    let mut buf = [0u8; 256];
-    let n = deaf.read(&mut buf).unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 101"));
+    let deaf = raw_upgraded(port);
     let mut log = Vec::new();
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 1);
     let deaf_id = connected_ids(&log)[0];

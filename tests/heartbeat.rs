@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,19 +12,6 @@ use futures_util::StreamExt;
 use godot_websocket_server::core::{Event, Stats};
 
 const INTERVAL: Duration = Duration::from_millis(700);
-
-/// A raw TCP client that completes the upgrade and then never reads nor sends again.
-fn silent_after_upgrade(url_port: u16) -> TcpStream {
-    let mut s = TcpStream::connect(("127.0.0.1", url_port)).unwrap();
-    s.write_all(
-        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .unwrap();
-    let mut buf = [0u8; 256];
-    let n = s.read(&mut buf).unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 101"), "{:?}", &buf[..n]);
-    s
-}
 
 fn disconnected(log: &[Event], id: i32) -> Option<bool> {
     log.iter().find_map(|e| match e {
@@ -57,7 +42,7 @@ fn dead_peers_are_dropped_within_two_intervals_and_healthy_ones_stay() {
     let healthy_ids = connected_ids(&log);
 
     // A raw client that goes silent after the upgrade.
-    let silent = silent_after_upgrade(port);
+    let silent = raw_upgraded(port);
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 101);
     let silent_id = *connected_ids(&log).last().unwrap();
     let went_silent = Instant::now();
@@ -129,7 +114,7 @@ fn off_by_default_and_a_paused_game_does_not_kill_its_peers() {
     // Off: a silent client stays.
     let mut off = listening(&[], |_| {});
     assert_eq!(off.heartbeat_interval(), Duration::ZERO);
-    let _silent = silent_after_upgrade(off.local_port());
+    let _silent = raw_upgraded(off.local_port());
     let mut log = Vec::new();
     poll_until(&mut off, &mut log, 5, |l| connected_ids(l).len() == 1);
     poll_for(&mut off, &mut log, 1500);

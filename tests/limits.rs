@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -62,13 +61,7 @@ fn max_connections_counts_handshakes_and_frees_slots() {
     assert_eq!(status, 503);
     assert!(body.contains("max_connections"), "{body}");
     // The half-open socket finishes its upgrade: it was counted, so it gets in.
-    half.write_all(
-        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .unwrap();
-    let mut buf = [0u8; 64];
-    let n = half.read(&mut buf).unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 101"));
+    finish_upgrade(&mut half);
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 3);
     assert_eq!(status_of(rt.block_on(connect(&u, &[])).unwrap_err()).0, 503);
     // One leaves: exactly one slot frees up.

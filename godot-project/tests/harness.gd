@@ -133,3 +133,14 @@ func multiplayer_branch(branch_name: String, game_script: Script) -> Dictionary:
 	game.name = "Game"
 	node.add_child(game)
 	return {"root": node, "mp": mp, "game": game}
+
+
+## A raw TCP client that sends a valid upgrade request and then does nothing (never reads
+## nor answers): a dead peer, or one whose buffers fill up. Keep the returned object.
+func raw_upgraded(port: int) -> StreamPeerTCP:
+	var tcp := StreamPeerTCP.new()
+	tcp.connect_to_host("127.0.0.1", port)
+	check(await wait_until(func(): return tcp.get_status() == StreamPeerTCP.STATUS_CONNECTED, [tcp]), "raw client connects")
+	tcp.put_data(("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+			+ "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").to_utf8_buffer())
+	return tcp

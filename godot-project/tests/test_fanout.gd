@@ -3,8 +3,6 @@ extends "res://tests/harness.gd"
 ## errors, exclude lists, text and binary, leaving groups on disconnect, and a client whose
 ## buffer is full reported by broadcast_missed while the others get every message.
 
-const UPGRADE := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-
 var server: WebSocketServer
 var missed: Array = []
 
@@ -65,10 +63,7 @@ func _leaving_and_full_peer() -> void:
 	var file := OS.get_user_data_dir().path_join("group_full.txt")
 	var pid := start_python("group_listener.py", [url, file])
 	check(await wait_until(func(): return count("connected") == 1, [server], 10.0), "listener connects")
-	var deaf := StreamPeerTCP.new()
-	deaf.connect_to_host("127.0.0.1", server.get_local_port())
-	check(await wait_until(func(): return deaf.get_status() == StreamPeerTCP.STATUS_CONNECTED, [deaf]), "raw client connects")
-	deaf.put_data(UPGRADE.to_utf8_buffer())
+	var deaf := await raw_upgraded(server.get_local_port())
 	check(await wait_until(func(): return count("connected") == 2, [server]), "raw client upgraded")
 	var good_id: int = named("connected")[0][1]
 	var deaf_id: int = named("connected")[1][1]

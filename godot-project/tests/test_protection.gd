@@ -4,8 +4,6 @@ extends "res://tests/harness.gd"
 ## a raw TCP client that upgrades and then goes silent is dropped; past the limit a client
 ## never opens; a slot frees up when a client leaves.
 
-const UPGRADE := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-
 
 func run_tests() -> void:
 	var s := WebSocketServer.new()
@@ -46,10 +44,7 @@ func run_tests() -> void:
 	b.connect_to_url(url)
 	check(await wait_until(func(): return count("connected") == 2, [s, a, b]), "two Godot clients")
 	# A raw client that upgrades, then never reads nor answers again.
-	var dead := StreamPeerTCP.new()
-	dead.connect_to_host("127.0.0.1", s.get_local_port())
-	check(await wait_until(func(): return dead.get_status() == StreamPeerTCP.STATUS_CONNECTED, [dead]), "raw client connects")
-	dead.put_data(UPGRADE.to_utf8_buffer())
+	var dead := await raw_upgraded(s.get_local_port())
 	check(await wait_until(func(): return count("connected") == 3, [s, a, b]), "raw client upgraded")
 	var dead_id: int = named("connected")[2][1]
 	var silent_since := Time.get_ticks_msec()

