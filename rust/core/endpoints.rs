@@ -61,6 +61,65 @@ pub(crate) fn respond(session: &Session, head: &[u8]) -> Option<Vec<u8>> {
 /// The statistics in Prometheus' text exposition format: one family per figure, base
 /// units, `_total` counters.
 pub fn prometheus(stats: &Stats) -> String {
+    let n = |v: u64| v as f64;
+    // Name, type, help, value of every family without labels.
+    let plain: [(&str, &str, &str, f64); 10] = [
+        ("peers", "gauge", "Clients connected now.", n(stats.peers)),
+        (
+            "handshakes",
+            "gauge",
+            "Connections in TLS or upgrade now.",
+            n(stats.handshakes),
+        ),
+        (
+            "connections_accepted_total",
+            "counter",
+            "Connections that became peers.",
+            n(stats.accepted),
+        ),
+        (
+            "received_messages_total",
+            "counter",
+            "Messages received from clients.",
+            n(stats.messages_in),
+        ),
+        (
+            "received_bytes_total",
+            "counter",
+            "Message payload bytes received from clients.",
+            n(stats.bytes_in),
+        ),
+        (
+            "sent_messages_total",
+            "counter",
+            "Messages written to clients.",
+            n(stats.messages_out),
+        ),
+        (
+            "sent_bytes_total",
+            "counter",
+            "Message payload bytes written to clients.",
+            n(stats.bytes_out),
+        ),
+        (
+            "dropped_packets_total",
+            "counter",
+            "Unreliable packets dropped for congested clients.",
+            n(stats.dropped),
+        ),
+        (
+            "poll_seconds",
+            "gauge",
+            "Duration of the game's last poll().",
+            stats.poll_last_ns as f64 / 1e9,
+        ),
+        (
+            "poll_average_seconds",
+            "gauge",
+            "Mean duration of the game's poll() calls.",
+            stats.poll_average_ns as f64 / 1e9,
+        ),
+    ];
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
         let _ = writeln!(out, "# HELP websocket_server_{name} {help}");
@@ -69,27 +128,15 @@ pub fn prometheus(stats: &Stats) -> String {
             let _ = writeln!(out, "websocket_server_{name}{labels} {value}");
         }
     };
-    let one = |v: f64| vec![(String::new(), v)];
-    let n = |v: u64| one(v as f64);
-    family("peers", "gauge", "Clients connected now.", &n(stats.peers));
-    family(
-        "handshakes",
-        "gauge",
-        "Connections in TLS or upgrade now.",
-        &n(stats.handshakes),
-    );
-    family(
-        "connections_accepted_total",
-        "counter",
-        "Connections that became peers.",
-        &n(stats.accepted),
-    );
+    for (name, kind, help, value) in plain {
+        family(name, kind, help, &[(String::new(), value)]);
+    }
     let refused: Vec<(String, f64)> = Refused::ALL
         .iter()
         .map(|r| {
             (
                 format!("{{reason=\"{}\"}}", r.name()),
-                stats.refused_for(*r) as f64,
+                n(stats.refused_for(*r)),
             )
         })
         .collect();
@@ -98,48 +145,6 @@ pub fn prometheus(stats: &Stats) -> String {
         "counter",
         "Connections that did not become peers, by reason.",
         &refused,
-    );
-    family(
-        "received_messages_total",
-        "counter",
-        "Messages received from clients.",
-        &n(stats.messages_in),
-    );
-    family(
-        "received_bytes_total",
-        "counter",
-        "Message payload bytes received from clients.",
-        &n(stats.bytes_in),
-    );
-    family(
-        "sent_messages_total",
-        "counter",
-        "Messages written to clients.",
-        &n(stats.messages_out),
-    );
-    family(
-        "sent_bytes_total",
-        "counter",
-        "Message payload bytes written to clients.",
-        &n(stats.bytes_out),
-    );
-    family(
-        "dropped_packets_total",
-        "counter",
-        "Unreliable packets dropped for congested clients.",
-        &n(stats.dropped),
-    );
-    family(
-        "poll_seconds",
-        "gauge",
-        "Duration of the game's last poll().",
-        &one(stats.poll_last_ns as f64 / 1e9),
-    );
-    family(
-        "poll_average_seconds",
-        "gauge",
-        "Mean duration of the game's poll() calls.",
-        &one(stats.poll_average_ns as f64 / 1e9),
     );
     out
 }
