@@ -61,8 +61,7 @@ pub(crate) async fn serve(
     let _ = tcp.set_nodelay(true);
     let deadline = tokio::time::Instant::now() + session.handshake_timeout;
     let opened = tokio::select! {
-        // Boxed: an idle peer's task does not keep the handshake's space (TLS state, buffers).
-        r = Box::pin(open(tcp, remote, &session, deadline, &mut slot)) => r,
+        r = open(tcp, remote, &session, deadline, &mut slot) => r,
         _ = stopped(&mut shutdown) => return,
     };
     let Opened {
