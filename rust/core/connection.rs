@@ -82,11 +82,13 @@ pub(crate) async fn serve(
         }
     };
     let secure = matches!(stream, ServerStream::Tls(_));
+    let (stream, direct) = stream.share();
     let peer = Arc::new(PeerShared::new(
         id,
         remote,
         request,
         secure,
+        direct,
         ServerParts {
             limits: session.buffers,
             counters: session.counters.clone(),
@@ -432,6 +434,7 @@ async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerShared) -> W
                     end = Some(WriteEnd::NoDelay(on));
                     break;
                 }
+                Command::Flush => {}
                 Command::Ping(payload) => {
                     let ping = WsMessage::Ping(Bytes::copy_from_slice(&payload));
                     if sink.feed(ping).await.is_err() {

@@ -1,7 +1,9 @@
 //! Fan-out: one message to many peers (broadcasts, groups, multiplayer broadcasts). The
 //! caller's thread copies the payload once and queues one job, whatever the number of
-//! recipients; a task on the runtime does the per-peer work (limits, queueing a shared
-//! reference to the payload) and reports the peers that could not take it.
+//! recipients; a task on the runtime does the per-peer work and reports the peers that
+//! could not take it. An idle plain connection gets the frame written straight to its
+//! socket ([`super::direct`]); a busy one, or a TLS one, gets a shared reference to the
+//! payload queued behind its other messages.
 //!
 //! Order with direct sends is kept: while jobs are waiting, a direct send from the same
 //! thread goes through the same queue instead of straight to the peer.
@@ -169,32 +171,37 @@ impl Fanout {
         self.groups.read().contains_key(group)
     }
 
-    /// Sends one job to its recipients; the peers that could not take it.
+    /// Sends one job to its recipients; the peers that could not take it. The recipients
+    /// are taken under the locks, then written to without them (direct writes make a
+    /// system call per peer, and peers joining or leaving must not wait for that).
     pub fn dispatch(&self, job: &Job) -> Vec<PeerId> {
-        let peers = self.peers.read();
-        let mut missed = Vec::new();
-        let mut deliver = |peer: &Arc<PeerShared>| {
-            if job.exclude.contains(&peer.id) {
-                return;
+        let recipients: Vec<Arc<PeerShared>> = {
+            let peers = self.peers.read();
+            let wanted = |peer: &&Arc<PeerShared>| !job.exclude.contains(&peer.id);
+            match &job.to {
+                Recipients::All => peers.values().filter(wanted).cloned().collect(),
+                Recipients::Group(group) => {
+                    let groups = self.groups.read();
+                    groups
+                        .get(group)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|id| peers.get(id))
+                        .filter(wanted)
+                        .cloned()
+                        .collect()
+                }
             }
+        };
+        let mut missed = Vec::new();
+        for peer in &recipients {
             if job.unreliable && self.congested(peer) {
                 peer.traffic.dropped();
-                return;
+                continue;
             }
             match peer.send_now(job.data.clone(), job.is_text) {
                 Ok(()) | Err(SendError::Closed) => {}
                 Err(_) => missed.push(peer.id),
-            }
-        };
-        match &job.to {
-            Recipients::All => peers.values().for_each(&mut deliver),
-            Recipients::Group(group) => {
-                let groups = self.groups.read();
-                for id in groups.get(group).into_iter().flatten() {
-                    if let Some(peer) = peers.get(id) {
-                        deliver(peer);
-                    }
-                }
             }
         }
         missed.sort_unstable();

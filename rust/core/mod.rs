@@ -11,9 +11,11 @@
 //!   queue. [`Server::poll`] swaps that queue out on the caller's thread and never
 //!   waits on the network: its cost depends on the number of events, not of peers.
 //! - Sending from the caller's thread only queues the message for the connection task;
-//!   buffer limits are checked at once ([`SendError`]).
+//!   buffer limits are checked at once ([`SendError`]). Broadcasts are spread by a task
+//!   on the runtime, which writes to idle plain sockets directly (`direct`).
 
 mod connection;
+mod direct;
 pub mod endpoints;
 mod error;
 mod fanout;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::direct::{Direct, DirectWriter};
 use super::error::{Error, SendError};
 use super::fanout::Fanout;
 use super::handshake::RequestInfo;
@@ -53,10 +54,18 @@ pub struct Message {
 
 /// What the caller's thread asks of a connection task.
 pub(crate) enum Command {
-    Send { data: Bytes, is_text: bool },
-    Close { code: u16, reason: String },
+    Send {
+        data: Bytes,
+        is_text: bool,
+    },
+    Close {
+        code: u16,
+        reason: String,
+    },
     NoDelay(bool),
     Ping([u8; 8]),
+    /// Write what a direct write left over.
+    Flush,
 }
 
 /// What the caller's thread asks of a connection task, in order. A mutex-guarded queue
@@ -122,6 +131,8 @@ pub(crate) struct PeerShared {
     pub secure: bool,
     pub limits: Buffers,
     pub commands: CommandQueue,
+    /// The socket's shared write half (plain connections), for writes without the task.
+    direct: Option<Arc<DirectWriter>>,
     state: AtomicU8,
     /// The close code and reason received from the client, or sent by us.
     pub close_info: Mutex<Option<(u16, String)>>,
@@ -167,6 +178,7 @@ impl PeerShared {
         remote: SocketAddr,
         request: RequestInfo,
         secure: bool,
+        direct: Option<Arc<DirectWriter>>,
         server: ServerParts,
     ) -> Self {
         let ServerParts {
@@ -188,6 +200,7 @@ impl PeerShared {
             secure,
             limits,
             commands: CommandQueue::default(),
+            direct,
             state: AtomicU8::new(ReadyState::Open as u8),
             close_info: Mutex::new(None),
             unread_packets: AtomicUsize::new(0),
@@ -304,8 +317,38 @@ impl PeerShared {
         true
     }
 
-    /// [`PeerShared::reserve`] then [`PeerShared::push`] (text already checked as UTF-8).
+    /// Writes a message straight to the socket when nothing of this peer is queued and
+    /// the socket takes it now (plain connections); false: queue it instead.
+    pub fn write_direct(&self, data: &Bytes, is_text: bool) -> bool {
+        let Some(direct) = &self.direct else {
+            return false;
+        };
+        if data.len() > self.limits.out_bytes {
+            return false; // refused by reserve(), with the reason
+        }
+        let idle =
+            || self.queued_packets.load(Ordering::Acquire) == 0 && self.state() == ReadyState::Open;
+        if !idle() {
+            return false;
+        }
+        match direct.try_send(data, is_text, idle) {
+            Direct::NotNow => return false,
+            Direct::Written => {}
+            // The connection task writes the rest before anything else.
+            Direct::Partly => {
+                let _ = self.commands.send(Command::Flush);
+            }
+        }
+        self.traffic.sent(1, data.len());
+        true
+    }
+
+    /// Writes directly if it can, else [`PeerShared::reserve`] then [`PeerShared::push`]
+    /// (text already checked as UTF-8).
     pub fn send_now(&self, data: Bytes, is_text: bool) -> Result<(), SendError> {
+        if self.write_direct(&data, is_text) {
+            return Ok(());
+        }
         self.reserve(data.len())?;
         if self.push(data, is_text) {
             Ok(())

@@ -2,15 +2,20 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+use super::direct::{DirectWriter, SharedTcp};
+
 /// A server-side connection, plain (`ws://`) or TLS (`wss://`).
 pub(crate) enum ServerStream {
     Plain(TcpStream),
+    /// Plain, open, its write half shared for direct writes.
+    Shared(SharedTcp),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
@@ -18,7 +23,20 @@ impl ServerStream {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             ServerStream::Plain(s) => s,
+            ServerStream::Shared(s) => s.tcp(),
             ServerStream::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    /// Shares a plain connection's write half for direct writes (TLS connections are
+    /// written by their task only).
+    pub fn share(self) -> (Self, Option<Arc<DirectWriter>>) {
+        match self {
+            ServerStream::Plain(tcp) => {
+                let (shared, writer) = SharedTcp::new(tcp);
+                (ServerStream::Shared(shared), Some(writer))
+            }
+            other => (other, None),
         }
     }
 }
@@ -31,6 +49,7 @@ impl AsyncRead for ServerStream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ServerStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ServerStream::Shared(s) => Pin::new(s).poll_read(cx, buf),
             ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -44,6 +63,7 @@ impl AsyncWrite for ServerStream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             ServerStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ServerStream::Shared(s) => Pin::new(s).poll_write(cx, buf),
             ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
@@ -55,6 +75,7 @@ impl AsyncWrite for ServerStream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             ServerStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            ServerStream::Shared(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
@@ -62,6 +83,7 @@ impl AsyncWrite for ServerStream {
     fn is_write_vectored(&self) -> bool {
         match self {
             ServerStream::Plain(s) => s.is_write_vectored(),
+            ServerStream::Shared(s) => s.is_write_vectored(),
             ServerStream::Tls(s) => s.is_write_vectored(),
         }
     }
@@ -69,6 +91,7 @@ impl AsyncWrite for ServerStream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ServerStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ServerStream::Shared(s) => Pin::new(s).poll_flush(cx),
             ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
@@ -76,6 +99,7 @@ impl AsyncWrite for ServerStream {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ServerStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ServerStream::Shared(s) => Pin::new(s).poll_shutdown(cx),
             ServerStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
