@@ -8,7 +8,7 @@
 //! Order with direct sends is kept: while jobs are waiting, a direct send from the same
 //! thread goes through the same queue instead of straight to the peer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -17,7 +17,7 @@ use parking_lot::RwLock;
 use tokio::sync::mpsc;
 
 use super::error::SendError;
-use super::ids::PeerId;
+use super::ids::{IdMap, IdSet, PeerId};
 use super::peer::PeerShared;
 
 /// Who a job goes to.
@@ -58,8 +58,8 @@ pub struct Missed {
 
 /// The open peers and the groups of one server, and its fan-out queue.
 pub(crate) struct Fanout {
-    peers: RwLock<HashMap<PeerId, Arc<PeerShared>>>,
-    groups: RwLock<HashMap<String, HashSet<PeerId>>>,
+    peers: RwLock<IdMap<Arc<PeerShared>>>,
+    groups: RwLock<HashMap<String, IdSet>>,
     /// Jobs queued and not yet dispatched.
     pending: AtomicUsize,
     /// Drop unreliable packets for a peer with more than this many bytes queued (0: never).
@@ -72,7 +72,7 @@ impl Fanout {
     pub fn new(unreliable_threshold: usize) -> (Arc<Self>, FanoutQueue) {
         let (work, rx) = mpsc::unbounded_channel();
         let fanout = Arc::new(Fanout {
-            peers: RwLock::new(HashMap::new()),
+            peers: RwLock::new(IdMap::default()),
             groups: RwLock::new(HashMap::new()),
             pending: AtomicUsize::new(0),
             unreliable_threshold: AtomicUsize::new(unreliable_threshold),

@@ -5,11 +5,39 @@
 //! 1..2^31-1 (multiplication by a primitive root modulo the prime 2^31-1), so every id
 //! comes once in 2^31-2 connections.
 
-use std::hash::{BuildHasher, Hasher};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A peer id: a positive int32, at least 2 (1 is the server in Godot's multiplayer).
 pub type PeerId = i32;
+
+/// A map keyed by peer id, with [`IdHasher`].
+pub type IdMap<V> = HashMap<PeerId, V, BuildHasherDefault<IdHasher>>;
+/// A set of peer ids, with [`IdHasher`].
+pub type IdSet = HashSet<PeerId, BuildHasherDefault<IdHasher>>;
+
+/// Hashes peer ids with one multiplication (Fibonacci hashing). The server picks the ids,
+/// never a client, so nobody can choose keys that collide: the default SipHash, made for
+/// keys an attacker controls, is not needed on every lookup of a message's peer.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_i32(&mut self, n: i32) {
+        self.0 = u64::from(n as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
 
 /// The prime 2^31 - 1.
 const MODULUS: u64 = i32::MAX as u64;

@@ -46,6 +46,7 @@ pub use error::{Error, SendError};
 pub use fanout::Missed;
 pub use gate::UpgradeRequest;
 pub use handshake::select_protocol;
+pub(crate) use ids::IdMap;
 pub use ids::PeerId;
 pub use limits::{Buffers, LimitRefusal};
 pub use peer::{Message, Peer, ReadyState};

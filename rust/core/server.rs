@@ -1,6 +1,6 @@
 //! The server as the caller's thread sees it: listen, poll, peers, stop.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,7 +14,7 @@ use super::error::{Error, SendError};
 use super::fanout::{self, Fanout, Job, Missed, Recipients};
 use super::gate::{self, Decision, OriginRule, UpgradeRequest};
 use super::ids::IdGenerator;
-use super::ids::PeerId;
+use super::ids::{IdMap, PeerId};
 use super::limits::{Buffers, ConnectionLimits};
 use super::multiplayer::Target;
 use super::peer::{Message, Peer, PeerShared};
@@ -113,13 +113,13 @@ pub struct Server {
     redis_prefix: String,
     ids: Arc<IdGenerator>,
     listening: Option<Listening>,
-    peers: HashMap<PeerId, Peer>,
+    peers: IdMap<Peer>,
     /// Peers whose `Disconnected` was in the last batch: still readable with
     /// [`Server::peer`] until the next poll, so that a batch can be handled in order.
-    departed: HashMap<PeerId, Peer>,
+    departed: IdMap<Peer>,
     mp_inbox: VecDeque<(Arc<PeerShared>, Message)>,
     /// Upgrade requests waiting for the game's decision, with what the client offered.
-    pending: HashMap<PeerId, (oneshot::Sender<Decision>, Vec<String>)>,
+    pending: IdMap<(oneshot::Sender<Decision>, Vec<String>)>,
     /// Recently decided requests, to tell "decided twice" from "unknown".
     decided: VecDeque<PeerId>,
     drain: Option<Drain>,
@@ -153,10 +153,10 @@ impl Server {
             redis_prefix: "websocket_server".into(),
             ids: Arc::new(IdGenerator::new()),
             listening: None,
-            peers: HashMap::new(),
-            departed: HashMap::new(),
+            peers: IdMap::default(),
+            departed: IdMap::default(),
             mp_inbox: VecDeque::new(),
-            pending: HashMap::new(),
+            pending: IdMap::default(),
             decided: VecDeque::new(),
             drain: None,
             held_disconnects: Vec::new(),

@@ -14,7 +14,7 @@ use super::monitors::Monitors;
 use super::request;
 use super::tls::TlsParts;
 use super::websocket_server_peer::WebSocketServerPeer;
-use crate::core::{Buffers, Event, RedisEvent, Refused, Server, multiplayer};
+use crate::core::{Buffers, Event, IdMap, RedisEvent, Refused, Server, multiplayer};
 
 /// A WebSocket server: Godot 3's `WebSocketServer`, back in Godot 4.
 ///
@@ -245,10 +245,14 @@ pub struct WebSocketServer {
     /// New TLS parts that did not fit together yet (e.g. a new key before its
     /// certificate); tried again at the next poll(), which reports what is still wrong.
     tls_pending: bool,
-    peers: HashMap<i32, Gd<WebSocketServerPeer>>,
+    peers: IdMap<Gd<WebSocketServerPeer>>,
     /// What the game attached to accepted upgrades, until they become peers.
-    upgrade_data: HashMap<i32, Variant>,
+    upgrade_data: IdMap<Variant>,
     events: Vec<Event>,
+    /// The name of the signal emitted for every message, made once (a name made from a
+    /// string at each emission takes the engine's global name lock twice).
+    #[init(val = StringName::from("data_received"))]
+    data_received_name: StringName,
     #[init(val = 0)]
     target_peer: i32,
     #[init(val = TransferMode::RELIABLE)]
@@ -1123,7 +1127,9 @@ impl WebSocketServer {
                         .peer(id)
                         .is_some_and(|p| p.available_packets() > 0);
                     if !multiplayer && unread {
-                        self.signals().data_received().emit(i64::from(id));
+                        let name = self.data_received_name.clone();
+                        self.base_mut()
+                            .emit_signal(&name, &[i64::from(id).to_variant()]);
                     }
                 }
                 Event::CloseRequested { id, code, reason } => {
