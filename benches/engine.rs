@@ -43,6 +43,8 @@ struct Plan {
     rpc_secs: u64,
     fanout_clients: usize,
     fanout_secs: u64,
+    /// More numbers of clients for our fan-out alone (is its main-thread cost flat?).
+    fanout_levels: Vec<usize>,
 }
 
 impl Plan {
@@ -63,6 +65,7 @@ impl Plan {
                 rpc_secs: 2,
                 fanout_clients: 200,
                 fanout_secs: 2,
+                fanout_levels: vec![],
             }
         } else {
             Plan {
@@ -80,6 +83,7 @@ impl Plan {
                 rpc_secs: 8,
                 fanout_clients: 1000,
                 fanout_secs: 8,
+                fanout_levels: vec![100, 10000],
             }
         }
     }
@@ -113,6 +117,12 @@ impl Process {
 
     /// CPU seconds used so far (user + system).
     fn cpu(&self) -> f64 {
+        let (user, system) = self.cpu_split();
+        user + system
+    }
+
+    /// CPU seconds used so far in user space and in the kernel.
+    fn cpu_split(&self) -> (f64, f64) {
         let stat =
             std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
         let fields: Vec<&str> = stat
@@ -121,9 +131,17 @@ impl Process {
             .unwrap_or("")
             .split_whitespace()
             .collect();
-        let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-            + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        ticks / 100.0
+        let ticks = |i: usize| -> f64 { fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0.0) };
+        (ticks(11) / 100.0, ticks(12) / 100.0)
+    }
+
+    /// Time the engine's main thread has run, and waited to run, in ns (schedstat).
+    fn main_thread_ns(&self) -> (u64, u64) {
+        let pid = self.pid();
+        let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/schedstat"))
+            .unwrap_or_default();
+        let mut f = text.split_whitespace().map(|v| v.parse().unwrap_or(0));
+        (f.next().unwrap_or(0), f.next().unwrap_or(0))
     }
 
     fn rss_kb(&self) -> u64 {
@@ -475,6 +493,69 @@ async fn line_idle(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'stat
     drop(conns);
 }
 
+/// One client of the throughput line, as lean as a client can be so that the servers, not
+/// the load, are what is measured: `in_flight` masked 64-byte frames prepared once, and for
+/// each echo read, one frame written back; all frames read in one go are answered with one
+/// write. Counts echoes until `stop`.
+async fn closed_loop(ws: Ws, in_flight: usize, stop: Instant, echoes: Arc<AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let MaybeTlsStream::Plain(tcp) = ws.into_inner() else {
+        return;
+    };
+    // FIN + binary, masked, 64 bytes; mask key 0 (the payload goes as it is).
+    let mut frame = vec![0x82, 0x80 | 64, 0, 0, 0, 0];
+    frame.extend_from_slice(&[7u8; 64]);
+    let (mut rx, mut tx) = tcp.into_split();
+    if tx.write_all(&frame.repeat(in_flight)).await.is_err() {
+        return;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut filled, mut out) = (0usize, Vec::new());
+    while Instant::now() < stop {
+        let n =
+            match tokio::time::timeout(Duration::from_secs(5), rx.read(&mut buf[filled..])).await {
+                Ok(Ok(n)) if n > 0 => n,
+                _ => break,
+            };
+        filled += n;
+        // Whole server frames (unmasked): count the data frames, answer each.
+        let mut at = 0;
+        let mut got = 0u64;
+        while filled - at >= 2 {
+            let (len, head) = match buf[at + 1] & 0x7f {
+                126 if filled - at >= 4 => {
+                    (u16::from_be_bytes([buf[at + 2], buf[at + 3]]) as usize, 4)
+                }
+                127 if filled - at >= 10 => (
+                    u64::from_be_bytes(buf[at + 2..at + 10].try_into().unwrap()) as usize,
+                    10,
+                ),
+                126 | 127 => break,
+                l => (l as usize, 2),
+            };
+            if filled - at < head + len {
+                break;
+            }
+            if buf[at] & 0x0f == 0x2 {
+                got += 1;
+            }
+            at += head + len;
+        }
+        buf.copy_within(at..filled, 0);
+        filled -= at;
+        if got > 0 {
+            echoes.fetch_add(got, Ordering::Relaxed);
+            out.clear();
+            for _ in 0..got {
+                out.extend_from_slice(&frame);
+            }
+            if tx.write_all(&out).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
 async fn line_throughput(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str) {
     let server = start_server(godot, kind, None);
     let mut control = Control::new(&server.url, kind).await;
@@ -486,25 +567,7 @@ async fn line_throughput(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: 
     let cpu0 = Arc::new(Mutex::new(None::<(f64, Instant)>));
     let tasks: Vec<_> = conns
         .into_iter()
-        .map(|ws| {
-            let echoes = echoes.clone();
-            tokio::spawn(async move {
-                let (mut tx, mut rx) = ws.split();
-                let msg = Message::binary(vec![7u8; 64]);
-                for _ in 0..16 {
-                    tx.send(msg.clone()).await.unwrap();
-                }
-                while Instant::now() < stop {
-                    match tokio::time::timeout(Duration::from_secs(5), rx.next()).await {
-                        Ok(Some(Ok(Message::Binary(_)))) => {
-                            echoes.fetch_add(1, Ordering::Relaxed);
-                            let _ = tx.send(msg.clone()).await;
-                        }
-                        _ => break,
-                    }
-                }
-            })
-        })
+        .map(|ws| tokio::spawn(closed_loop(ws, 16, stop, echoes.clone())))
         .collect();
     tokio::time::sleep_until(measure_from.into()).await;
     control.send("#reset").await;
@@ -635,14 +698,20 @@ async fn line_latency(
     );
 }
 
-async fn line_fanout(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str) {
+async fn line_fanout(
+    godot: &PathBuf,
+    plan: &Plan,
+    table: &mut Table,
+    kind: &'static str,
+    clients: usize,
+    secs: u64,
+) {
     let server = start_server(godot, kind, None);
     let mut control = Control::new(&server.url, kind).await;
-    let conns = connect_n(&server.url, kind, plan.fanout_clients, plan.connect_wait).await;
+    let conns = connect_n(&server.url, kind, clients, plan.connect_wait).await;
     let reached = conns.len();
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).unwrap()));
     let received = Arc::new(AtomicUsize::new(0));
-    let secs = plan.fanout_secs;
     let tasks: Vec<_> = conns
         .into_iter()
         .map(|mut ws| {
@@ -664,17 +733,33 @@ async fn line_fanout(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'st
         })
         .collect();
     control.send("#reset").await;
-    let cpu0 = server.process.cpu();
+    // The main thread's own CPU time for the broadcasts: its run time while broadcasting
+    // minus its run time over as long a while without (frames and polling alone).
+    let idle = Duration::from_secs(2);
+    let (run0, _) = server.process.main_thread_ns();
+    tokio::time::sleep(idle).await;
+    let (run1, wait1) = server.process.main_thread_ns();
+    let idle_rate = (run1 - run0) as f64 / idle.as_secs_f64();
+    let (user0, kernel0) = server.process.cpu_split();
     let t0 = Instant::now();
     control.send(&format!("#fanout 60 {secs} 1024")).await;
     tokio::time::sleep(Duration::from_secs(secs) + Duration::from_millis(200)).await;
-    let cpu = (server.process.cpu() - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
+    let window = t0.elapsed().as_secs_f64();
+    let (user1, kernel1) = server.process.cpu_split();
+    let (user, kernel) = (
+        (user1 - user0) / window * 100.0,
+        (kernel1 - kernel0) / window * 100.0,
+    );
+    let cpu = user + kernel;
+    let (run2, wait2) = server.process.main_thread_ns();
     let stats = control.stats().await;
     for t in tasks {
         let _ = t.await;
     }
     let sends = stats.get("broadcasts").copied().unwrap_or(0.0);
     let per_send = stats.get("broadcast_us_p50").copied().unwrap_or(-1.0);
+    let main_cpu = ((run2 - run1) as f64 - idle_rate * window).max(0.0) / sends.max(1.0) / 1000.0;
+    let waited = (wait2 - wait1) as f64 / window / 1e7;
     let got = received.load(Ordering::Relaxed);
     let expected = sends as usize * reached;
     let h = hist.lock();
@@ -683,10 +768,10 @@ async fn line_fanout(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'st
         h.value_at_quantile(0.99) as f64 / 1000.0,
     );
     println!(
-        "fan-out {kind}: {reached} clients, {sends} broadcasts of 1 KB, {per_send:.1} µs main thread each, {got} of {expected} delivered ({:.0}/s), server CPU {cpu:.0}%, p50 {p50:.2} ms p99 {p99:.2} ms",
+        "fan-out {kind}: {reached} clients, {sends} broadcasts of 1 KB, {per_send:.1} µs main thread each ({main_cpu:.1} µs of its CPU; it waited for a CPU {waited:.1}% of the time), {got} of {expected} delivered ({:.0}/s), server CPU {cpu:.0}% ({user:.0}% user, {kernel:.0}% kernel), p50 {p50:.2} ms p99 {p99:.2} ms",
         got as f64 / secs as f64
     );
-    let line = format!("fan-out to {} clients, 60 Hz x 1 KB", plan.fanout_clients);
+    let line = format!("fan-out to {clients} clients, 60 Hz x 1 KB");
     table.add(
         &format!("{line}: main-thread µs per broadcast (median)"),
         kind,
@@ -695,10 +780,24 @@ async fn line_fanout(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'st
         false,
     );
     table.add(
+        &format!("{line}: main-thread CPU µs per broadcast"),
+        kind,
+        format!("{main_cpu:.1}"),
+        main_cpu,
+        false,
+    );
+    table.add(
         &format!("{line}: server CPU"),
         kind,
         format!("{cpu:.0}%"),
         cpu,
+        false,
+    );
+    table.add(
+        &format!("{line}: server CPU in user space"),
+        kind,
+        format!("{user:.0}%"),
+        user,
         false,
     );
     table.add(
@@ -830,7 +929,11 @@ fn main() {
             }
         }
         for kind in KINDS.into_iter().filter(|_| run("fanout")) {
-            line_fanout(&godot, &plan, &mut table, kind).await;
+            let (clients, secs) = (plan.fanout_clients, plan.fanout_secs);
+            line_fanout(&godot, &plan, &mut table, kind, clients, secs).await;
+        }
+        for &clients in plan.fanout_levels.iter().filter(|_| run("fanout")) {
+            line_fanout(&godot, &plan, &mut table, "ours", clients, 4).await;
         }
     });
     for kind in ["ours", "godot_mp"].into_iter().filter(|_| run("rpc")) {
