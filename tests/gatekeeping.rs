@@ -319,7 +319,7 @@ asyncio.run(main())
                     headers
                         .iter()
                         .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-                        .map(|(_, v)| v.clone()),
+                        .map(|(_, v)| v.to_string()),
                 );
             }
         }

@@ -14,6 +14,7 @@ use super::direct::{Direct, DirectWriter};
 use super::error::{Error, SendError};
 use super::fanout::Fanout;
 use super::handshake::RequestInfo;
+use super::headers::Headers;
 use super::ids::PeerId;
 use super::limits::Buffers;
 use super::stats::{Counters, Traffic};
@@ -127,7 +128,7 @@ pub(crate) struct PeerShared {
     pub remote: SocketAddr,
     pub protocol: String,
     pub path: String,
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
     pub secure: bool,
     pub limits: Buffers,
     pub commands: CommandQueue,
@@ -196,7 +197,7 @@ impl PeerShared {
             remote,
             protocol,
             path,
-            headers,
+            headers: Headers::from(&headers[..]),
             secure,
             limits,
             commands: CommandQueue::default(),
@@ -419,7 +420,7 @@ impl Peer {
     }
 
     /// The upgrade request's headers, in order, names as the client sent them.
-    pub fn headers(&self) -> &[(String, String)] {
+    pub fn headers(&self) -> &Headers {
         &self.0.headers
     }
 
@@ -430,12 +431,7 @@ impl Peer {
 
     /// The URL the client asked for, as Godot 4 reports it: scheme, Host header, path.
     pub fn requested_url(&self) -> String {
-        let host = self
-            .0
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-            .map_or("", |(_, v)| v.as_str());
+        let host = self.0.headers.get("host").unwrap_or_default();
         let scheme = if self.0.secure { "wss" } else { "ws" };
         format!("{scheme}://{host}{}", self.0.path)
     }

@@ -5,13 +5,13 @@ use godot::prelude::*;
 use crate::core::UpgradeRequest;
 
 /// Request headers as a Dictionary: names in lower case, repeated headers joined with ", ".
-pub fn headers_dict(headers: &[(String, String)]) -> VarDictionary {
+pub fn headers_dict<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> VarDictionary {
     let mut dict = VarDictionary::new();
     for (name, value) in headers {
         let key = name.to_ascii_lowercase();
         let joined = match dict.get(key.as_str()) {
             Some(old) => format!("{}, {value}", old.to::<GString>()),
-            None => value.clone(),
+            None => value.to_string(),
         };
         dict.set(key.as_str(), joined.as_str());
     }
@@ -28,7 +28,11 @@ pub fn request_dict(request: &UpgradeRequest) -> VarDictionary {
     let mut dict = VarDictionary::new();
     dict.set("path", request.path.split('?').next().unwrap_or("/"));
     dict.set("query", &query);
-    dict.set("headers", &headers_dict(&request.headers));
+    let headers = request
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()));
+    dict.set("headers", &headers_dict(headers));
     dict.set("address", request.remote_ip().as_str());
     dict.set("port", i64::from(request.remote.port()));
     dict.set("protocols", &offered);

@@ -253,7 +253,7 @@ impl WebSocketServerPeer {
     fn get_request_headers(&self) -> VarDictionary {
         self.peer
             .as_ref()
-            .map(|p| request::headers_dict(p.headers()))
+            .map(|p| request::headers_dict(p.headers().iter()))
             .unwrap_or_default()
     }
 
