@@ -280,3 +280,62 @@ fn direct_and_queued_writes_never_split_a_frame() {
     );
     println!("{got} messages of 8 B to 200 KB whole and in order, {pings} pings in between");
 }
+
+/// A close started right after a send and behind many broadcasts still being dispatched
+/// goes out after that send (the close waits in the same queue as the messages).
+#[test]
+fn a_close_follows_the_messages_sent_before_it() {
+    let mut server = listening(&[], |_| {});
+    let port = server.local_port();
+    let rt = client_runtime();
+    let clients: Vec<_> = (0..50)
+        .map(|_| {
+            rt.spawn(async move {
+                use futures_util::StreamExt;
+                use tokio_tungstenite::tungstenite::Message;
+                let mut ws = connect(&format!("ws://127.0.0.1:{port}/"), &[])
+                    .await
+                    .unwrap();
+                let mut last = None;
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
+                        Ok(Some(Ok(Message::Close(frame)))) => {
+                            return (last, frame.map(|f| u16::from(f.code)));
+                        }
+                        Ok(Some(Ok(Message::Text(t)))) => last = Some(t.to_string()),
+                        Ok(Some(Ok(_))) => {}
+                        other => panic!("{other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut log = Vec::new();
+    poll_until(&mut server, &mut log, 10, |l| connected_ids(l).len() == 50);
+    let payload = "x".repeat(1000);
+    for round in 0..20 {
+        for _ in 0..50 {
+            server.broadcast(payload.as_bytes(), true, &[]).unwrap();
+        }
+        let id = connected_ids(&log)[round];
+        let peer = server.peer(id).unwrap().clone();
+        peer.send(format!("last for {id}").into(), true).unwrap();
+        peer.close(4000, "bye").unwrap();
+    }
+    for id in connected_ids(&log)[20..].to_vec() {
+        server.peer(id).unwrap().close(4000, "bye").unwrap();
+    }
+    let ids = connected_ids(&log);
+    let mut results = Vec::new();
+    for c in clients {
+        results.push(rt.block_on(c).unwrap());
+    }
+    let lasts: Vec<String> = results.iter().filter_map(|(l, _)| l.clone()).collect();
+    for id in &ids[..20] {
+        assert!(
+            lasts.contains(&format!("last for {id}")),
+            "peer {id}: its close frame overtook the message sent before it (last messages seen: {lasts:?})"
+        );
+    }
+    assert!(results.iter().all(|(_, code)| *code == Some(4000)));
+}

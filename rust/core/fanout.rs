@@ -5,8 +5,9 @@
 //! socket ([`super::direct`]); a busy one, or a TLS one, gets a shared reference to the
 //! payload queued behind its other messages.
 //!
-//! Order with direct sends is kept: while jobs are waiting, a direct send from the same
-//! thread goes through the same queue instead of straight to the peer.
+//! Order with direct sends is kept: every send from the caller's thread goes through the
+//! same queue, and its task writes a message for an idle plain connection itself (no
+//! connection task woken), else hands it to the connection's task.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::error::SendError;
 use super::ids::{IdMap, IdSet, PeerId};
-use super::peer::PeerShared;
+use super::peer::{Command, PeerShared};
 
 /// Who a job goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +44,10 @@ pub(crate) struct Job {
 enum Work {
     /// A fan-out.
     Many(Job),
-    /// A direct send that had to wait behind fan-outs (its limits already checked).
+    /// A send to one peer (its limits already checked).
     One(Arc<PeerShared>, Bytes, bool),
+    /// A command that must follow the sends before it (a close).
+    Command(Arc<PeerShared>, Command),
 }
 
 /// The peers that did not get a fan-out message, as reported to the caller.
@@ -96,11 +99,6 @@ impl Fanout {
         });
     }
 
-    /// Whether a direct send must queue behind fan-outs to keep its order.
-    pub fn busy(&self) -> bool {
-        self.pending.load(Ordering::Acquire) > 0
-    }
-
     /// Queues a fan-out. Cost on the caller's thread: one queue push.
     pub fn push(&self, job: Job) {
         self.pending.fetch_add(1, Ordering::AcqRel);
@@ -109,7 +107,7 @@ impl Fanout {
         }
     }
 
-    /// Queues a direct send behind the fan-outs waiting (its limits already checked).
+    /// Queues a send to one peer (its limits already checked), in order with fan-outs.
     pub fn push_one(&self, peer: Arc<PeerShared>, data: Bytes, is_text: bool) {
         self.pending.fetch_add(1, Ordering::AcqRel);
         if let Err(mpsc::error::SendError(Work::One(peer, data, is_text))) =
@@ -117,6 +115,17 @@ impl Fanout {
         {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             peer.push(data, is_text);
+        }
+    }
+
+    /// Queues a command for a peer's connection task behind the sends before it.
+    pub fn push_command(&self, peer: Arc<PeerShared>, command: Command) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        if let Err(mpsc::error::SendError(Work::Command(peer, command))) =
+            self.work.send(Work::Command(peer, command))
+        {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            let _ = peer.commands.send(command);
         }
     }
 
@@ -215,11 +224,17 @@ impl Fanout {
     }
 }
 
+/// Most queued items handled before the task checks whether the server stopped.
+const DRAIN_BATCH: usize = 256;
+/// Above this many items waiting, single sends are handed to the connection tasks (which
+/// run on every network thread) instead of written by this one task.
+const DIRECT_BACKLOG: usize = 1024;
+
 /// The receiving end of a server's fan-out queue.
 pub(crate) struct FanoutQueue(mpsc::UnboundedReceiver<Work>);
 
-/// Dispatches queued work until the server stops (`stop` resolves); reports what was
-/// missed to `report`.
+/// Dispatches queued work until the server stops (`stop` resolves), then what was queued
+/// before (later pushes go straight to the peers); reports what was missed to `report`.
 pub(crate) async fn run(
     fanout: Arc<Fanout>,
     mut queue: FanoutQueue,
@@ -228,28 +243,53 @@ pub(crate) async fn run(
 ) {
     tokio::pin!(stop);
     loop {
-        let work = tokio::select! {
+        let first = tokio::select! {
             w = queue.0.recv() => match w {
                 Some(w) => w,
                 None => return,
             },
-            _ = &mut stop => return,
-        };
-        match work {
-            Work::Many(job) => {
-                let peers = fanout.dispatch(&job);
-                if !peers.is_empty() {
-                    let group = match job.to {
-                        Recipients::All => None,
-                        Recipients::Group(g) => Some(g),
-                    };
-                    report(Missed { group, peers });
+            _ = &mut stop => {
+                queue.0.close();
+                while let Ok(work) = queue.0.try_recv() {
+                    handle(&fanout, work, &report);
                 }
+                return;
             }
-            Work::One(peer, data, is_text) => {
+        };
+        let (mut next, mut done) = (Some(first), 0);
+        while let Some(work) = next.take() {
+            handle(&fanout, work, &report);
+            done += 1;
+            if done < DRAIN_BATCH {
+                next = queue.0.try_recv().ok();
+            }
+        }
+    }
+}
+
+/// Does one queued item.
+fn handle(fanout: &Fanout, work: Work, report: &impl Fn(Missed)) {
+    match work {
+        Work::Many(job) => {
+            let peers = fanout.dispatch(&job);
+            if !peers.is_empty() {
+                let group = match job.to {
+                    Recipients::All => None,
+                    Recipients::Group(g) => Some(g),
+                };
+                report(Missed { group, peers });
+            }
+        }
+        Work::One(peer, data, is_text) => {
+            // With a long backlog, the connection tasks write in parallel instead.
+            let backlog = fanout.pending.load(Ordering::Acquire) > DIRECT_BACKLOG;
+            if backlog || !peer.write_direct(&data, is_text, true) {
                 peer.push(data, is_text);
             }
         }
-        fanout.pending.fetch_sub(1, Ordering::AcqRel);
+        Work::Command(peer, command) => {
+            let _ = peer.commands.send(command);
+        }
     }
+    fanout.pending.fetch_sub(1, Ordering::AcqRel);
 }

@@ -10,9 +10,10 @@
 //! - Each connection task pushes what happened into its listening session's event
 //!   queue. [`Server::poll`] swaps that queue out on the caller's thread and never
 //!   waits on the network: its cost depends on the number of events, not of peers.
-//! - Sending from the caller's thread only queues the message for the connection task;
-//!   buffer limits are checked at once ([`SendError`]). Broadcasts are spread by a task
-//!   on the runtime, which writes to idle plain sockets directly (`direct`).
+//! - Sending from the caller's thread only queues the message (buffer limits are checked
+//!   at once: [`SendError`]). One task per server takes the sends and broadcasts in
+//!   order and writes each frame for an idle plain socket itself (`direct`), or hands it
+//!   to the connection's task.
 
 mod connection;
 mod direct;

@@ -318,17 +318,20 @@ impl PeerShared {
         true
     }
 
-    /// Writes a message straight to the socket when nothing of this peer is queued and
-    /// the socket takes it now (plain connections); false: queue it instead.
-    pub fn write_direct(&self, data: &Bytes, is_text: bool) -> bool {
+    /// Writes a message straight to the socket when nothing else of this peer is queued
+    /// and the socket takes it now (plain connections); false: queue it instead.
+    /// `reserved`: the message itself was counted by [`PeerShared::reserve`].
+    pub fn write_direct(&self, data: &Bytes, is_text: bool, reserved: bool) -> bool {
         let Some(direct) = &self.direct else {
             return false;
         };
         if data.len() > self.limits.out_bytes {
             return false; // refused by reserve(), with the reason
         }
-        let idle =
-            || self.queued_packets.load(Ordering::Acquire) == 0 && self.state() == ReadyState::Open;
+        let own = usize::from(reserved);
+        let idle = || {
+            self.queued_packets.load(Ordering::Acquire) == own && self.state() == ReadyState::Open
+        };
         if !idle() {
             return false;
         }
@@ -340,6 +343,9 @@ impl PeerShared {
                 let _ = self.commands.send(Command::Flush);
             }
         }
+        if reserved {
+            self.sent(1, data.len());
+        }
         self.traffic.sent(1, data.len());
         true
     }
@@ -347,7 +353,7 @@ impl PeerShared {
     /// Writes directly if it can, else [`PeerShared::reserve`] then [`PeerShared::push`]
     /// (text already checked as UTF-8).
     pub fn send_now(&self, data: Bytes, is_text: bool) -> Result<(), SendError> {
-        if self.write_direct(&data, is_text) {
+        if self.write_direct(&data, is_text, false) {
             return Ok(());
         }
         self.reserve(data.len())?;
@@ -468,19 +474,16 @@ impl Peer {
 
     /// Queues a message. Fails at once, queuing nothing, when the connection is not
     /// open, the message is larger than the outbound buffer, or the buffer is full.
-    /// Messages sent from one thread keep their order, broadcasts included.
+    /// Messages sent from one thread keep their order, broadcasts included: they go
+    /// through the server's one send queue, whose task on the runtime writes them to
+    /// idle sockets itself or hands them to the connection's task.
     pub fn send(&self, data: Bytes, is_text: bool) -> Result<(), SendError> {
         let s = &self.0;
         if is_text && std::str::from_utf8(&data).is_err() {
             return Err(SendError::InvalidUtf8);
         }
         s.reserve(data.len())?;
-        if s.fanout.busy() {
-            // Behind the broadcasts still being dispatched, to keep the order.
-            s.fanout.push_one(self.0.clone(), data, is_text);
-        } else if !s.push(data, is_text) {
-            return Err(SendError::Closed);
-        }
+        s.fanout.push_one(self.0.clone(), data, is_text);
         Ok(())
     }
 
@@ -523,10 +526,12 @@ impl Peer {
         }
         if self.0.begin_closing() {
             *self.0.close_info.lock() = Some((code, reason.to_string()));
-            let _ = self.0.commands.send(Command::Close {
+            // Behind the messages sent before it, which wait in the server's send queue.
+            let close = Command::Close {
                 code,
                 reason: reason.to_string(),
-            });
+            };
+            self.0.fanout.push_command(self.0.clone(), close);
             self.0.close_started.notify_one();
             self.0.resume.notify_one();
         }
