@@ -591,7 +591,7 @@ async fn line_throughput(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: 
         "throughput {kind}: {rate:.0} echoes/s, server CPU {cpu:.0}% ({cpu_per_echo:.2} µs per echo, {main_per_echo:.2} µs of it on the main thread)"
     );
     table.add(
-        "throughput: echoes/s (100 clients, 16 in flight; bound by the co-located load client)",
+        "throughput: echoes/s (100 clients, 16 in flight; server and load client share the cores)",
         kind,
         format!("{rate:.0} ({cpu:.0}% CPU)"),
         rate,
