@@ -587,8 +587,10 @@ async fn line_throughput(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: 
     let main_per_echo = frames.get("process_us").copied().unwrap_or(0.0)
         * frames.get("frames").copied().unwrap_or(0.0)
         / n.max(1) as f64;
+    let fps = frames.get("frames").copied().unwrap_or(0.0) / secs;
     println!(
-        "throughput {kind}: {rate:.0} echoes/s, server CPU {cpu:.0}% ({cpu_per_echo:.2} µs per echo, {main_per_echo:.2} µs of it on the main thread)"
+        "throughput {kind}: {rate:.0} echoes/s, server CPU {cpu:.0}% ({cpu_per_echo:.2} µs per echo, {main_per_echo:.2} µs of it on the main thread); {fps:.0} frames/s, {:.0} echoes per frame",
+        rate / fps.max(1.0)
     );
     table.add(
         "throughput: echoes/s (100 clients, 16 in flight; server and load client share the cores)",
@@ -879,6 +881,13 @@ fn main() {
         .filter_map(|a| a.strip_prefix("--only=").map(str::to_string))
         .flat_map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>())
         .collect();
+    // Longer throughput runs, e.g. to attach a profiler to one server.
+    if let Some(secs) = std::env::args().find_map(|a| {
+        a.strip_prefix("--throughput-secs=")
+            .and_then(|s| s.parse().ok())
+    }) {
+        plan.throughput_secs = secs;
+    }
     let run = |line: &str| plan.only.is_empty() || plan.only.iter().any(|o| o == line);
     let godot = godot();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future::OptionFuture;
 use futures_util::stream::{SplitSink, SplitStream};
 use std::sync::atomic::Ordering;
 
@@ -61,7 +62,8 @@ pub(crate) async fn serve(
     let _ = tcp.set_nodelay(true);
     let deadline = tokio::time::Instant::now() + session.handshake_timeout;
     let opened = tokio::select! {
-        r = open(tcp, remote, &session, deadline, &mut slot) => r,
+        // Boxed: the handshake's state is freed once the connection is open.
+        r = Box::pin(open(tcp, remote, &session, deadline, &mut slot)) => r,
         _ = stopped(&mut shutdown) => return,
     };
     let Opened {
@@ -123,7 +125,13 @@ pub(crate) async fn serve(
         clean: false,
     };
     session.push(RawEvent::Connected(peer.clone()));
-    guard.clean = run(ws, &peer, &session, &mut shutdown).await;
+    // The server stopping closes every joined peer (`Fanout::close_all`); one that joined
+    // just after that sees the signal here.
+    if *shutdown.borrow() {
+        let _ = Peer(peer.clone()).close(1001, "");
+    }
+    drop(shutdown);
+    guard.clean = run(ws, &peer, &session).await;
 }
 
 /// A peer's end: counted, and out of the fan-out's peers and groups.
@@ -164,12 +172,7 @@ enum Outcome {
 }
 
 /// Reads and writes until the connection ends. Returns whether it closed cleanly.
-async fn run(
-    mut ws: Ws,
-    peer: &Arc<PeerShared>,
-    session: &Session,
-    shutdown: &mut watch::Receiver<bool>,
-) -> bool {
+async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> bool {
     let close_timer = async {
         peer.close_started.notified().await;
         sleep(session.close_timeout).await;
@@ -179,8 +182,9 @@ async fn run(
     let (messages, bytes) = session.settings.rate_limits();
     let mut limiter = RateLimiter::new(messages, bytes, Instant::now());
     let mut writer_done = false;
-    let mut shutting_down = false;
     let mut failing: Option<(u16, &'static str)> = None;
+    // The wait before failing: made (and boxed) only then, as it is rare and large.
+    let mut grace = None;
     loop {
         let (mut sink, mut stream) = ws.split();
         let outcome = {
@@ -192,10 +196,13 @@ async fn run(
                     end = &mut reader, if failing.is_none() => match end {
                         // Before failing the connection, give the caller a moment to
                         // read what came before the bad frame and to send its replies.
-                        Outcome::Fail(code, reason) => failing = Some((code, reason)),
+                        Outcome::Fail(code, reason) => {
+                            failing = Some((code, reason));
+                            grace = Some(Box::pin(drained(peer, FAIL_GRACE)));
+                        }
                         other => break other,
                     },
-                    _ = drained(peer, FAIL_GRACE), if failing.is_some() => {
+                    _ = OptionFuture::from(grace.as_mut()), if grace.is_some() => {
                         let (code, reason) = failing.expect("guarded");
                         break Outcome::Fail(code, reason);
                     }
@@ -220,10 +227,6 @@ async fn run(
                     }
                     _ = &mut close_timer => break Outcome::Done(false),
                     _ = peer.kill.notified() => break Outcome::Done(false),
-                    _ = stopped(shutdown), if !shutting_down => {
-                        shutting_down = true;
-                        let _ = Peer(peer.clone()).close(1001, "");
-                    }
                 }
             }
         };
@@ -236,7 +239,8 @@ async fn run(
                 let _ = ws.get_ref().tcp().set_nodelay(on);
             }
             Outcome::Fail(code, reason) => {
-                fail(ws, peer, code, reason).await;
+                // Boxed: rare, and it would otherwise enlarge every connection's task.
+                Box::pin(fail(ws, peer, code, reason)).await;
                 return false;
             }
         }

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::error::SendError;
 use super::ids::{IdMap, IdSet, PeerId};
-use super::peer::{Command, PeerShared};
+use super::peer::{Command, Peer, PeerShared};
 
 /// Who a job goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +126,14 @@ impl Fanout {
         {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             let _ = peer.commands.send(command);
+        }
+    }
+
+    /// Closes every open peer with `code` (the server is stopping).
+    pub fn close_all(&self, code: u16) {
+        let peers: Vec<Arc<PeerShared>> = self.peers.read().values().cloned().collect();
+        for peer in peers {
+            let _ = Peer(peer).close(code, "");
         }
     }
 

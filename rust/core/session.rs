@@ -185,6 +185,7 @@ pub(crate) async fn accept_loop(
     }
     drop(listener);
     let _ = stop_connections.send(true);
+    session.fanout.close_all(1001);
     let _ = done.send(());
 }
 
