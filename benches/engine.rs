@@ -208,6 +208,9 @@ fn start_server(godot: &PathBuf, kind: &'static str, max_fps: Option<u32>) -> Se
     if let Some(fps) = max_fps {
         args.push(format!("--max-fps={fps}"));
     }
+    if let Ok(usec) = std::env::var("BENCH_FRAME_SLEEP") {
+        args.push(format!("--frame-sleep-usec={usec}"));
+    }
     let process = start_script(godot, "res://bench/echo_server.gd", &args);
     Server {
         process,

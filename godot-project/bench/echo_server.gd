@@ -41,6 +41,10 @@ func _initialize() -> void:
 			port = int(arg.trim_prefix("--port="))
 		elif arg.begins_with("--max-fps="):
 			Engine.max_fps = int(arg.trim_prefix("--max-fps="))
+		elif arg.begins_with("--frame-sleep-usec="):
+			# Headless, the engine sleeps up to this long between frames (6,900 µs by
+			# default: at most 145 frames/s).
+			OS.low_processor_usage_mode_sleep_usec = int(arg.trim_prefix("--frame-sleep-usec="))
 	var err := OK
 	match kind:
 		"ours":

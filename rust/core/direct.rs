@@ -18,6 +18,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use super::read_ahead::ReadAhead;
+
 /// Frames up to this size are copied into one buffer for a single `write`; larger ones
 /// are written from two parts.
 const CONTIGUOUS: usize = 16 * 1024;
@@ -121,6 +123,7 @@ fn frame_header(len: usize, is_text: bool) -> ([u8; 10], usize) {
 /// A plain TCP connection whose write half is shared with direct writers.
 pub(crate) struct SharedTcp {
     read: OwnedReadHalf,
+    ahead: ReadAhead,
     write: Arc<DirectWriter>,
 }
 
@@ -133,6 +136,7 @@ impl SharedTcp {
         (
             SharedTcp {
                 read,
+                ahead: ReadAhead::default(),
                 write: write.clone(),
             },
             write,
@@ -179,7 +183,8 @@ impl AsyncRead for SharedTcp {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().read).poll_read(cx, buf)
+        let this = self.get_mut();
+        this.ahead.poll_read(&mut this.read, cx, buf)
     }
 }
 

@@ -34,6 +34,7 @@ mod peer;
 mod proxies;
 mod proxy_protocol;
 mod rate;
+mod read_ahead;
 mod redis_bridge;
 pub mod runtime;
 mod server;
