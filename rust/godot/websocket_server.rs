@@ -7,6 +7,7 @@ use godot::classes::{
     CryptoKey, IMultiplayerPeerExtension, MultiplayerPeerExtension, TlsOptions, X509Certificate,
 };
 use godot::global::Error as GdError;
+use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 
 use super::errors;
@@ -253,6 +254,9 @@ pub struct WebSocketServer {
     /// string at each emission takes the engine's global name lock twice).
     #[init(val = StringName::from("data_received"))]
     data_received_name: StringName,
+    /// The multiplayer packet last read, alive until the next read (the engine reads it
+    /// through the pointer it was given).
+    last_packet: bytes::Bytes,
     #[init(val = 0)]
     target_peer: i32,
     #[init(val = TransferMode::RELIABLE)]
@@ -1222,24 +1226,46 @@ impl IMultiplayerPeerExtension for WebSocketServer {
         self.server.buffers().out_bytes.min(i32::MAX as usize) as i32
     }
 
-    fn get_packet_script(&mut self) -> PackedByteArray {
+    unsafe fn get_packet_rawptr(
+        &mut self,
+        r_buffer: RawPtr<*mut RawPtr<*const u8>>,
+        r_buffer_size: RawPtr<*mut i32>,
+    ) -> GdError {
         if !self.server.is_multiplayer() {
-            self.not_multiplayer("get_packet");
-            return PackedByteArray::new();
+            return self.not_multiplayer("get_packet");
         }
-        self.server
-            .mp_get_packet()
-            .map(|p| PackedByteArray::from(&p.data[..]))
-            .unwrap_or_default()
+        let Some(packet) = self.server.mp_get_packet() else {
+            return GdError::ERR_UNAVAILABLE;
+        };
+        self.last_packet = packet.data;
+        // SAFETY: the engine passes valid out-pointers; the buffer stays alive in
+        // `self.last_packet` until the next call, as PacketPeer requires.
+        unsafe {
+            *(r_buffer.ptr() as *mut *const u8) = self.last_packet.as_ptr();
+            *r_buffer_size.ptr() = self.last_packet.len() as i32;
+        }
+        GdError::OK
     }
 
-    fn put_packet_script(&mut self, p_buffer: PackedByteArray) -> GdError {
+    unsafe fn put_packet_rawptr(
+        &mut self,
+        p_buffer: RawPtr<*const u8>,
+        p_buffer_size: i32,
+    ) -> GdError {
         if !self.server.is_multiplayer() {
             return self.not_multiplayer("put_packet");
         }
+        let len = usize::try_from(p_buffer_size).unwrap_or(0);
+        let data: &[u8] = if len == 0 {
+            &[]
+        } else {
+            // SAFETY: the engine passes a buffer of `p_buffer_size` readable bytes, valid
+            // for this call; mp_put_packet copies it before returning.
+            unsafe { std::slice::from_raw_parts(p_buffer.ptr(), len) }
+        };
         match self.server.mp_put_packet(
             self.target_peer,
-            p_buffer.as_slice(),
+            data,
             self.transfer_mode != TransferMode::RELIABLE,
         ) {
             Ok(()) => GdError::OK,
