@@ -956,7 +956,9 @@ fn main() {
         for kind in KINDS.into_iter().filter(|_| run("idle")) {
             line_idle(&godot, &plan, &mut table, kind).await;
         }
-        for unpaced in [false, true] {
+        // --quick measures the capacity only (it must stay under 2 minutes).
+        let pacings: &[bool] = if plan.quick { &[true] } else { &[false, true] };
+        for &unpaced in pacings {
             for kind in KINDS.into_iter().filter(|_| run("throughput")) {
                 line_throughput(&godot, &plan, &mut table, kind, unpaced).await;
             }
