@@ -3,6 +3,7 @@
 
 mod errors;
 mod monitors;
+mod raw_packet;
 mod request;
 mod tls;
 mod websocket_server;

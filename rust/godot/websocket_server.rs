@@ -12,6 +12,7 @@ use godot::prelude::*;
 
 use super::errors;
 use super::monitors::Monitors;
+use super::raw_packet;
 use super::request;
 use super::tls::TlsParts;
 use super::websocket_server_peer::WebSocketServerPeer;
@@ -1238,12 +1239,9 @@ impl IMultiplayerPeerExtension for WebSocketServer {
             return GdError::ERR_UNAVAILABLE;
         };
         self.last_packet = packet.data;
-        // SAFETY: the engine passes valid out-pointers; the buffer stays alive in
-        // `self.last_packet` until the next call, as PacketPeer requires.
-        unsafe {
-            *(r_buffer.ptr() as *mut *const u8) = self.last_packet.as_ptr();
-            *r_buffer_size.ptr() = self.last_packet.len() as i32;
-        }
+        // SAFETY: the engine's out-pointers of this call; the packet stays alive in
+        // `self.last_packet` until the next call.
+        unsafe { raw_packet::hand_out(&self.last_packet, r_buffer, r_buffer_size) };
         GdError::OK
     }
 
@@ -1255,14 +1253,9 @@ impl IMultiplayerPeerExtension for WebSocketServer {
         if !self.server.is_multiplayer() {
             return self.not_multiplayer("put_packet");
         }
-        let len = usize::try_from(p_buffer_size).unwrap_or(0);
-        let data: &[u8] = if len == 0 {
-            &[]
-        } else {
-            // SAFETY: the engine passes a buffer of `p_buffer_size` readable bytes, valid
-            // for this call; mp_put_packet copies it before returning.
-            unsafe { std::slice::from_raw_parts(p_buffer.ptr(), len) }
-        };
+        // SAFETY: the engine's buffer of this call; mp_put_packet copies it before
+        // returning.
+        let data = unsafe { raw_packet::taken_in(p_buffer, p_buffer_size) };
         match self.server.mp_put_packet(
             self.target_peer,
             data,

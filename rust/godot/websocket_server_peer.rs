@@ -7,6 +7,7 @@ use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 
 use super::errors;
+use super::raw_packet;
 use super::request;
 use crate::core::{Peer, ReadyState};
 
@@ -362,12 +363,9 @@ impl IPacketPeerExtension for WebSocketServerPeer {
         };
         self.was_string = msg.is_text;
         self.last_packet = msg.data;
-        // SAFETY: the engine passes valid out-pointers; the buffer stays alive in
-        // `self.last_packet` until the next call, as PacketPeer requires.
-        unsafe {
-            *(r_buffer.ptr() as *mut *const u8) = self.last_packet.as_ptr();
-            *r_buffer_size.ptr() = self.last_packet.len() as i32;
-        }
+        // SAFETY: the engine's out-pointers of this call; the packet stays alive in
+        // `self.last_packet` until the next call.
+        unsafe { raw_packet::hand_out(&self.last_packet, r_buffer, r_buffer_size) };
         GdError::OK
     }
 
@@ -376,14 +374,8 @@ impl IPacketPeerExtension for WebSocketServerPeer {
         p_buffer: RawPtr<*const u8>,
         p_buffer_size: i32,
     ) -> GdError {
-        let len = usize::try_from(p_buffer_size).unwrap_or(0);
-        let data = if len == 0 {
-            Bytes::new()
-        } else {
-            // SAFETY: the engine passes a buffer of `p_buffer_size` readable bytes, valid
-            // for this call; it is copied before returning.
-            Bytes::copy_from_slice(unsafe { std::slice::from_raw_parts(p_buffer.ptr(), len) })
-        };
+        // SAFETY: the engine's buffer of this call; it is copied before returning.
+        let data = Bytes::copy_from_slice(unsafe { raw_packet::taken_in(p_buffer, p_buffer_size) });
         let text = self.write_mode == Self::WRITE_MODE_TEXT;
         self.send_bytes("put_packet", data, text)
     }
