@@ -41,6 +41,8 @@ struct Plan {
     latency_secs: u64,
     rpc_clients: usize,
     rpc_secs: u64,
+    /// The RPC line with the server on core 0 and the clients' process on core 1.
+    rpc_split_cores: bool,
     fanout_clients: usize,
     fanout_secs: u64,
     /// More numbers of clients for our fan-out alone (is its main-thread cost flat?).
@@ -63,6 +65,7 @@ impl Plan {
                 latency_secs: 2,
                 rpc_clients: 50,
                 rpc_secs: 2,
+                rpc_split_cores: false,
                 fanout_clients: 200,
                 fanout_secs: 2,
                 fanout_levels: vec![],
@@ -81,6 +84,7 @@ impl Plan {
                 latency_secs: 8,
                 rpc_clients: 100,
                 rpc_secs: 8,
+                rpc_split_cores: false,
                 fanout_clients: 1000,
                 fanout_secs: 8,
                 fanout_levels: vec![100, 10000],
@@ -848,7 +852,7 @@ async fn line_fanout(
 fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str) {
     use std::io::BufRead;
     let port = free_port();
-    let _server = start_script(
+    let server = start_script(
         godot,
         "res://bench/mp_rpc.gd",
         &[
@@ -857,7 +861,27 @@ fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str)
             format!("--port={port}"),
         ],
     );
-    let mut clients = Command::new(godot)
+    // Split: every thread of the server on core 0, the clients' process on core 1, so that
+    // neither side's scheduling delays the other's.
+    let pin = |pid: u32, core: &str| {
+        Command::new("taskset")
+            .args(["-a", "-p", "-c", core, &pid.to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if plan.rpc_split_cores && !pin(server.pid(), "0") {
+        println!("rpc {kind}: taskset failed; the cores are not split");
+    }
+    let mut clients = Command::new(if plan.rpc_split_cores {
+        "taskset"
+    } else {
+        godot.to_str().unwrap()
+    });
+    if plan.rpc_split_cores {
+        clients.args(["-c", "1"]).arg(godot);
+    }
+    let mut clients = clients
         .args(["--headless", "--path"])
         .arg(root().join("godot-project"))
         .args(["--script", "res://bench/mp_rpc.gd", "--"])
@@ -871,7 +895,11 @@ fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str)
         .unwrap();
     let out = std::io::BufReader::new(clients.stdout.take().unwrap());
     let mut result = None;
+    let mut capture = None;
     for line in out.lines().map_while(Result::ok) {
+        if line.starts_with("CONNECTED") {
+            capture = WireCapture::start(port, plan.rpc_secs / 2);
+        }
         if let Some(json) = line.strip_prefix("RESULT ") {
             result = Some(parse_json_numbers(json));
             break;
@@ -886,8 +914,13 @@ fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str)
     let (rate, p50, p99) = (r["per_second"], r["p50_ms"], r["p99_ms"]);
     println!("rpc {kind}: {rate:.0} round trips/s, p50 {p50:.2} ms, p99 {p99:.2} ms");
     let line = format!(
-        "multiplayer RPC round trips ({} stock clients)",
-        plan.rpc_clients
+        "multiplayer RPC round trips ({} stock clients{})",
+        plan.rpc_clients,
+        if plan.rpc_split_cores {
+            ", server and clients on a core each"
+        } else {
+            ""
+        }
     );
     table.add(
         &format!("{line}: per second"),
@@ -910,6 +943,105 @@ fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str)
         p99,
         false,
     );
+    match capture.map(WireCapture::turnarounds) {
+        Some(Some(mut us)) if !us.is_empty() => {
+            us.sort_by(f64::total_cmp);
+            let mean = us.iter().sum::<f64>() / us.len() as f64 / 1000.0;
+            let p99 = us[(us.len() * 99 / 100).min(us.len() - 1)] / 1000.0;
+            println!(
+                "rpc {kind}: at the wire, ping in to pong out: mean {mean:.2} ms, p99 {p99:.2} ms ({} pings)",
+                us.len()
+            );
+            table.add(
+                &format!("{line}: at the wire, ping in to pong out, mean / p99 ms"),
+                kind,
+                format!("{mean:.2} / {p99:.2}"),
+                mean,
+                false,
+            );
+        }
+        Some(_) => println!("rpc {kind}: the loopback capture gave nothing"),
+        None => println!(
+            "rpc {kind}: no loopback capture (needs dumpcap and tshark, from Debian's tshark package, and root)"
+        ),
+    }
+}
+
+/// A loopback capture (dumpcap) of one server port during the RPC line: what the server
+/// adds at the wire, beside the clients' view, which a client process on the same two
+/// cores skews with its own scheduling.
+struct WireCapture {
+    child: Child,
+    file: PathBuf,
+    port: u16,
+}
+
+impl WireCapture {
+    /// Captures `secs` seconds of the port's traffic, starting a second from now; `None`
+    /// when dumpcap is missing or may not capture.
+    fn start(port: u16, secs: u64) -> Option<WireCapture> {
+        let file = std::env::temp_dir().join(format!("bench-rpc-{port}.pcap"));
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "sleep 1; exec dumpcap -q -i lo -f 'tcp port {port}' -a duration:{} -w {}",
+                secs.max(1),
+                file.display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(WireCapture { child, file, port })
+    }
+
+    /// For every ping (the client's last segment before the server's answer on that
+    /// connection), the µs until the server's first segment back.
+    fn turnarounds(mut self) -> Option<Vec<f64>> {
+        let ok = self.child.wait().ok()?.success();
+        let out = ok
+            .then(|| {
+                Command::new("tshark")
+                    .arg("-r")
+                    .arg(&self.file)
+                    .args(["-Y", "tcp.len > 0", "-T", "fields"])
+                    .args([
+                        "-e",
+                        "frame.time_epoch",
+                        "-e",
+                        "tcp.srcport",
+                        "-e",
+                        "tcp.dstport",
+                    ])
+                    .stderr(Stdio::null())
+                    .output()
+                    .ok()
+            })
+            .flatten();
+        let _ = std::fs::remove_file(&self.file);
+        let text = String::from_utf8(out?.stdout).ok()?;
+        let mut ping_at: std::collections::HashMap<u16, f64> = Default::default();
+        let mut us = Vec::new();
+        for line in text.lines() {
+            let mut f = line.split('\t');
+            let (Some(t), Some(src), Some(dst)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            let (Ok(t), Ok(src), Ok(dst)) =
+                (t.parse::<f64>(), src.parse::<u16>(), dst.parse::<u16>())
+            else {
+                continue;
+            };
+            if dst == self.port {
+                ping_at.insert(src, t);
+            } else if src == self.port
+                && let Some(at) = ping_at.remove(&dst)
+            {
+                us.push((t - at) * 1e6);
+            }
+        }
+        Some(us)
+    }
 }
 
 fn main() {
@@ -927,6 +1059,7 @@ fn main() {
     }) {
         plan.throughput_secs = secs;
     }
+    plan.rpc_split_cores = std::env::args().any(|a| a == "--rpc-split-cores");
     let run = |line: &str| plan.only.is_empty() || plan.only.iter().any(|o| o == line);
     let godot = godot();
     let rt = tokio::runtime::Builder::new_multi_thread()
