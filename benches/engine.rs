@@ -960,9 +960,8 @@ fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str)
                 false,
             );
         }
-        Some(_) => println!("rpc {kind}: the loopback capture gave nothing"),
-        None => println!(
-            "rpc {kind}: no loopback capture (needs dumpcap and tshark, from Debian's tshark package, and root)"
+        _ => println!(
+            "rpc {kind}: no loopback capture (it needs dumpcap and tshark, from Debian's tshark package, and root)"
         ),
     }
 }
