@@ -71,30 +71,11 @@ if ! command -v patchelf >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends patchelf >/dev/null
 fi
 
-# The mirror this machine's apt already uses.
-mirror=""
-for f in /etc/apt/sources.list.d/*.sources; do
-  [ -f "$f" ] || continue
-  mirror="$(awk '/^URIs:/ { print $2; exit }' "$f")"
-  [ -n "$mirror" ] && break
-done
-if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
-  mirror="$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' /etc/apt/sources.list)"
-fi
-mirror="${mirror:-http://deb.debian.org/debian}"
-
-work="$cache/apt"
-rm -rf "$work" "$root" "$cache/bin"
-mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$root" "$cache/bin"
-echo "deb $mirror sid main" > "$work/sources.list"
-: > "$work/status"
-apt_opts=(-o Dir::Etc::sourcelist="$work/sources.list" -o Dir::Etc::sourceparts=-
-  -o Dir::State::Lists="$work/lists" -o Dir::State::status="$work/status"
-  -o Dir::Cache="$work/cache" -o APT::Install-Recommends=0 -o Debug::NoLocking=1
-  -o APT::Sandbox::User=root)
-apt-get "${apt_opts[@]}" -qq update >&2
-apt-get "${apt_opts[@]}" -qq install -y --download-only godot >&2
-for deb in "$work"/cache/archives/*.deb; do dpkg -x "$deb" "$root"; done
+# shellcheck source=tools/debian-sid.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian-sid.sh"
+rm -rf "$cache/bin"
+mkdir -p "$cache/bin"
+sid_fetch "$root" amd64 godot
 
 lib="$root/usr/lib/x86_64-linux-gnu"
 cp "$root/usr/bin/godot" "$bin.tmp"
@@ -105,7 +86,6 @@ for so in "$lib"/libpulse.so.0.* "$lib"/libpulse-simple.so.0.*; do
   [ -f "$so" ] && patchelf --set-rpath '$ORIGIN/pulseaudio' "$so"
 done
 mv "$bin.tmp" "$bin"
-rm -rf "$work"
 if ! is_godot4 "$bin"; then
   say "the fetched engine does not run ($bin --headless --version printed '${version:-nothing}')"
   what_to_do
