@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The project's tests: Rust unit and integration tests with real clients, the headless
 # engine tests on a real Godot 4 (tools/godot.sh finds one or fetches Debian's), and the
-# Autobahn conformance runs.
-#   SKIP_AUTOBAHN=1  skips the Autobahn runs (about 8 minutes)
+# Autobahn conformance runs; then the other platforms (tests/platforms.rs: Linux arm64
+# under qemu, the exported dedicated servers, the release zip with every platform's
+# library; tools/test-windows.sh: the Windows build under wine).
+#   SKIP_AUTOBAHN=1   skips the Autobahn runs (about 8 minutes; 4 more under wine)
+#   SKIP_PLATFORMS=1  skips the other platforms (the first run builds every platform's
+#                     library, about 20 minutes; later runs reuse the cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup-clients.sh
@@ -13,7 +17,14 @@ export GODOT
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-cargo test 2>&1 | tee "$log"
+platforms="run"
+if [ -n "${SKIP_PLATFORMS:-}" ]; then
+  platforms="skipped"
+  cargo test -- --skip platform_ 2>&1 | tee "$log"
+else
+  cargo test 2>&1 | tee "$log"
+  bash tools/test-windows.sh 2>&1 | tee -a "$log"
+fi
 
 autobahn="skipped"
 if [ -z "${SKIP_AUTOBAHN:-}" ]; then
@@ -22,5 +33,5 @@ if [ -z "${SKIP_AUTOBAHN:-}" ]; then
 fi
 
 # One line for all cargo test runs.
-awk -v autobahn="$autobahn" '/^test result:/ { p += $4; f += $6; s += $8 }
-  END { printf "Autobahn: %s\ntests: %d passed, %d failed, %d skipped\n", autobahn, p, f, s }' "$log"
+awk -v autobahn="$autobahn" -v platforms="$platforms" '/^test result:/ { p += $4; f += $6; s += $8 }
+  END { printf "Autobahn: %s\nOther platforms: %s\ntests: %d passed, %d failed, %d skipped\n", autobahn, platforms, p, f, s }' "$log"

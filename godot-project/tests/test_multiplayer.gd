@@ -69,8 +69,15 @@ func run_tests() -> void:
 	# A stock client in another Godot process.
 	var exe := OS.get_executable_path()
 	var project := ProjectSettings.globalize_path("res://")
-	var pid := OS.create_process(exe, PackedStringArray(["--headless", "--path", project,
-			"--script", "res://tests/mp/remote_client.gd", "--", "--url=" + url]))
+	var args := PackedStringArray(["--headless", "--path", project,
+			"--script", "res://tests/mp/remote_client.gd", "--", "--url=" + url])
+	# An engine run under an emulator (the arm64 engine under qemu-user) starts the other
+	# one through it: GWS_ENGINE_LAUNCHER is that command line.
+	var launcher := OS.get_environment("GWS_ENGINE_LAUNCHER").split(" ", false)
+	if not launcher.is_empty():
+		args = launcher.slice(1) + PackedStringArray([exe]) + args
+		exe = launcher[0]
+	var pid := OS.create_process(exe, args)
 	check(pid > 0, "start the remote Godot client")
 	var code := await wait_process(pid, [], 40.0)
 	check_eq(code, 0, "remote Godot client exit code (pinged and got the answer)")

@@ -70,9 +70,38 @@ pub fn prepare(project: &Path) {
     assert!(status.success());
 }
 
+/// Debian's arm64 Godot 4 run under qemu-user (what `tools/godot-arm64.sh` prints; it
+/// fetches the engine on first use), and the command line that starts another process of
+/// it (`GWS_ENGINE_LAUNCHER` for scenes that start a second engine).
+pub fn godot_arm64() -> (PathBuf, String) {
+    static GODOT: OnceLock<(PathBuf, String)> = OnceLock::new();
+    GODOT
+        .get_or_init(|| {
+            let out = Command::new("bash")
+                .arg(root().join("tools/godot-arm64.sh"))
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("run tools/godot-arm64.sh");
+            assert!(
+                out.status.success(),
+                "no arm64 Godot (tools/godot-arm64.sh said why above)"
+            );
+            let cmd = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+            let root = Command::new(&cmd).arg("--root").output().unwrap();
+            let root = String::from_utf8(root.stdout).unwrap().trim().to_owned();
+            (cmd, format!("qemu-aarch64-static -L {root}"))
+        })
+        .clone()
+}
+
 /// An engine command for `project` with the environment every engine test uses.
 pub fn command(project: &Path) -> Command {
-    let mut cmd = Command::new(godot());
+    command_of(&godot(), project)
+}
+
+/// [`command`] with another engine binary (the arm64 one).
+pub fn command_of(engine: &Path, project: &Path) -> Command {
+    let mut cmd = Command::new(engine);
     cmd.args(["--headless", "--path"])
         .arg(project)
         .env("WS_PYTHON", python())
@@ -129,8 +158,13 @@ fn drain(mut r: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<
 /// and its PASS line.
 pub fn run_script(project: &Path, script: &str) -> Output {
     addon();
+    run_script_with(command(project), project, script)
+}
+
+/// [`run_script`] with an engine command of the caller's ([`command_of`]); the addon must
+/// hold that engine's library already.
+pub fn run_script_with(mut cmd: Command, project: &Path, script: &str) -> Output {
     prepare(project);
-    let mut cmd = command(project);
     cmd.args(["--script", script]);
     let out = run_to_end(cmd, script, Duration::from_secs(180));
     assert!(out.success, "{script} failed");
