@@ -25,19 +25,7 @@ fn chat_demo_with_a_python_client() {
     engine::addon();
     let port = free_port();
     let mut demo = demo_sh(port, &[]);
-    demo.wait_line("Chat server listening on", Duration::from_secs(300));
-    let out = Command::new(engine::python())
-        .arg(root().join("tests/clients/demo_chat.py"))
-        .arg(format!("ws://127.0.0.1:{port}/"))
-        .output()
-        .unwrap();
-    println!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the chat client failed");
-    demo.wait_line("disconnected (clean: true)", Duration::from_secs(10));
+    engine::chat_through_demo(&mut demo, port);
 }
 
 #[test]

@@ -89,13 +89,7 @@ fn addon_in_a_fresh_empty_project() {
     let _serial = engine::serial();
     engine::addon();
     let dir = std::env::temp_dir().join(format!("gws-fresh-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("addons")).unwrap();
-    std::fs::write(
-        dir.join("project.godot"),
-        "config_version=5\n\n[application]\n\nconfig/name=\"Fresh\"\n",
-    )
-    .unwrap();
+    engine::fresh_project(&dir);
     let status = Command::new("cp")
         .arg("-r")
         .arg(root().join("addons/websocket_server"))
@@ -103,11 +97,6 @@ fn addon_in_a_fresh_empty_project() {
         .status()
         .unwrap();
     assert!(status.success());
-    std::fs::copy(
-        demo_project().join("tests/fresh_project_check.gd"),
-        dir.join("check.gd"),
-    )
-    .unwrap();
     run_script(&dir, "res://check.gd");
     let _ = std::fs::remove_dir_all(&dir);
 }

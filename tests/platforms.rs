@@ -9,7 +9,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use common::engine::{self, Running, demo_project, free_port, root};
 
@@ -30,22 +29,21 @@ fn temp_dir(what: &str) -> PathBuf {
     dir
 }
 
-/// The demo chat through a server, as tests/demo.rs does for the editor build: two Python
-/// users join, talk, list who is there, echo binary and leave.
-fn chat_through(server: &mut Running, port: u16) {
-    server.wait_line("Chat server listening on", Duration::from_secs(120));
-    let out = Command::new(engine::python())
-        .arg(root().join("tests/clients/demo_chat.py"))
-        .arg(format!("ws://127.0.0.1:{port}/"))
-        .output()
-        .unwrap();
-    println!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the chat client failed");
-    server.wait_line("disconnected (clean: true)", Duration::from_secs(30));
+/// Starts an exported dedicated server (through `launcher`, the emulator, if any) and
+/// chats through it as tests/demo.rs does with the editor build.
+fn chat_through_exported(dir: &Path, binary: &str, launcher: &[&str]) {
+    let port = free_port();
+    let mut cmd = match launcher.split_first() {
+        Some((first, rest)) => {
+            let mut cmd = Command::new(first);
+            cmd.args(rest).arg(dir.join(binary));
+            cmd
+        }
+        None => Command::new(dir.join(binary)),
+    };
+    cmd.args(["--", &format!("--port={port}")]).current_dir(dir);
+    let mut server = Running::start(cmd);
+    engine::chat_through_demo(&mut server, port);
 }
 
 #[test]
@@ -99,13 +97,7 @@ fn platform_exported_x86_64_dedicated_server_chats_with_python() {
         "Godot copied the addon's library"
     );
     runnable_here(&dir.join("server.x86_64"));
-    let port = free_port();
-    let mut cmd = Command::new(dir.join("server.x86_64"));
-    cmd.args(["--", &format!("--port={port}")])
-        .current_dir(&dir);
-    let mut server = Running::start(cmd);
-    chat_through(&mut server, port);
-    drop(server);
+    chat_through_exported(&dir, "server.x86_64", &[]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -122,16 +114,8 @@ fn platform_exported_arm64_dedicated_server_answers_from_the_host() {
         "Godot copied the arm64 library"
     );
     let (_, launcher) = engine::godot_arm64();
-    let mut launcher = launcher.split(' ');
-    let port = free_port();
-    let mut cmd = Command::new(launcher.next().unwrap());
-    cmd.args(launcher)
-        .arg(dir.join("server.arm64"))
-        .args(["--", &format!("--port={port}")])
-        .current_dir(&dir);
-    let mut server = Running::start(cmd);
-    chat_through(&mut server, port);
-    drop(server);
+    let launcher: Vec<&str> = launcher.split(' ').collect();
+    chat_through_exported(&dir, "server.arm64", &launcher);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -167,12 +151,8 @@ fn platform_release_zip_loads_in_a_fresh_project() {
         "only the addon at the zip's root:\n{listing}"
     );
 
-    let project = temp_dir("release-project");
-    std::fs::write(
-        project.join("project.godot"),
-        "config_version=5\n\n[application]\n\nconfig/name=\"Fresh\"\n",
-    )
-    .unwrap();
+    let project = std::env::temp_dir().join(format!("gws-release-{}", std::process::id()));
+    engine::fresh_project(&project);
     let status = Command::new("unzip")
         .arg("-q")
         .arg(&zip)
@@ -181,11 +161,6 @@ fn platform_release_zip_loads_in_a_fresh_project() {
         .status()
         .unwrap();
     assert!(status.success(), "unzip");
-    std::fs::copy(
-        demo_project().join("tests/fresh_project_check.gd"),
-        project.join("check.gd"),
-    )
-    .unwrap();
     let out = engine::run_script_with(engine::command(&project), &project, "res://check.gd");
     assert!(out.stdout.contains("PASS fresh project"));
     let _ = std::fs::remove_dir_all(&project);

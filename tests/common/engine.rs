@@ -253,6 +253,41 @@ impl Drop for Running {
     }
 }
 
+/// The demo chat through a running chat server (the editor build, or an exported one): two
+/// Python users join, talk, list who is there, echo binary and leave cleanly.
+pub fn chat_through_demo(server: &mut Running, port: u16) {
+    server.wait_line("Chat server listening on", Duration::from_secs(300));
+    let out = Command::new(python())
+        .arg(root().join("tests/clients/demo_chat.py"))
+        .arg(format!("ws://127.0.0.1:{port}/"))
+        .output()
+        .unwrap();
+    println!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the chat client failed");
+    server.wait_line("disconnected (clean: true)", Duration::from_secs(30));
+}
+
+/// Makes `dir` a new, empty Godot project with the fresh-project check script as
+/// `res://check.gd`; the caller puts the addon into `dir/addons/`.
+pub fn fresh_project(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("addons")).unwrap();
+    std::fs::write(
+        dir.join("project.godot"),
+        "config_version=5\n\n[application]\n\nconfig/name=\"Fresh\"\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        demo_project().join("tests/fresh_project_check.gd"),
+        dir.join("check.gd"),
+    )
+    .unwrap();
+}
+
 /// A TCP port that is free on 127.0.0.1 right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
