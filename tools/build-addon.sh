@@ -13,6 +13,10 @@
 # needs on first use (and says so). PROFILE=debug builds the host library unoptimized.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Started from a test, cargo's variables for that test are set; ring's build script watches
+# CARGO_MANIFEST_DIR, and a build from a test and one from the shell would each compile
+# everything again after the other.
+unset CARGO_MANIFEST_DIR CARGO_PKG_NAME CARGO_PKG_VERSION CARGO_PRIMARY_PACKAGE CARGO_TARGET_TMPDIR
 bin=addons/websocket_server/bin
 all=(linux-x86_64 linux-arm64 windows-x86_64 macos-universal)
 

@@ -5,8 +5,8 @@
 # under qemu, the exported dedicated servers, the release zip with every platform's
 # library; tools/test-windows.sh: the Windows build under wine).
 #   SKIP_AUTOBAHN=1   skips the Autobahn runs (about 8 minutes; 4 more under wine)
-#   SKIP_PLATFORMS=1  skips the other platforms (the first run builds every platform's
-#                     library, about 20 minutes; later runs reuse the cache)
+#   SKIP_PLATFORMS=1  skips the other platforms (about 9 minutes; the first run on a machine
+#                     also builds every platform's library, about 25 minutes more)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup-clients.sh
