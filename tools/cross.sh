@@ -62,8 +62,9 @@ cross_ensure_apt() {
 # rcodesign (crates.io package apple-codesign) signs Mach-O files ad hoc from Linux.
 cross_ensure_rcodesign() {
   [ -x "$cross_cache/rcodesign/bin/rcodesign" ] && return 0
-  cross_say "building rcodesign (crates.io package apple-codesign, without its notarization parts; a few minutes once) into $cross_cache/rcodesign"
-  cargo install --quiet --locked --no-default-features apple-codesign --root "$cross_cache/rcodesign"
+  cross_say "building rcodesign (crates.io package apple-codesign, without its notarization parts; about 2 minutes, once) into $cross_cache/rcodesign"
+  # A debug build: it compiles in a quarter of the time and signs the library in 0.1 s.
+  cargo install --quiet --locked --debug --no-default-features apple-codesign --root "$cross_cache/rcodesign"
 }
 
 cross_ensure_venv() {
