@@ -20,20 +20,22 @@ pub fn demo_project() -> PathBuf {
 /// Godot 4 when there is none). Panics with the script's advice when there is none.
 pub fn godot() -> PathBuf {
     static GODOT: OnceLock<PathBuf> = OnceLock::new();
-    GODOT
-        .get_or_init(|| {
-            let out = Command::new("bash")
-                .arg(root().join("tools/godot.sh"))
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("run tools/godot.sh");
-            assert!(
-                out.status.success(),
-                "no Godot 4 engine for the engine tests (tools/godot.sh said why above)"
-            );
-            PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-        })
-        .clone()
+    GODOT.get_or_init(|| engine_from("tools/godot.sh")).clone()
+}
+
+/// The engine path a finder script (`tools/godot.sh`, `tools/godot-arm64.sh`) prints; it
+/// says on stderr what it fetched, or why there is none.
+fn engine_from(script: &str) -> PathBuf {
+    let out = Command::new("bash")
+        .arg(root().join(script))
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "no engine for the engine tests ({script} said why above)"
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
 /// Builds the addon (release) and copies it into the demo project, once per test binary,
@@ -77,16 +79,7 @@ pub fn godot_arm64() -> (PathBuf, String) {
     static GODOT: OnceLock<(PathBuf, String)> = OnceLock::new();
     GODOT
         .get_or_init(|| {
-            let out = Command::new("bash")
-                .arg(root().join("tools/godot-arm64.sh"))
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("run tools/godot-arm64.sh");
-            assert!(
-                out.status.success(),
-                "no arm64 Godot (tools/godot-arm64.sh said why above)"
-            );
-            let cmd = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+            let cmd = engine_from("tools/godot-arm64.sh");
             let root = Command::new(&cmd).arg("--root").output().unwrap();
             let root = String::from_utf8(root.stdout).unwrap().trim().to_owned();
             (cmd, format!("qemu-aarch64-static -L {root}"))
