@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use common::engine::{self, Running, demo_project, free_port, root};
@@ -41,7 +41,19 @@ fn room_server(port: u16, args: &[&str]) -> Running {
     server
 }
 
-fn nginx(dir: &Path, template: &str, values: &[(&str, String)]) -> Running {
+/// nginx in the foreground. Dropped, it is asked to stop (SIGTERM: the master ends its
+/// workers) and waited for; killing the master outright left its workers running.
+struct Nginx(Running);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let pid = self.0.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.0.wait_exit(Duration::from_secs(10));
+    }
+}
+
+fn nginx(dir: &Path, template: &str, values: &[(&str, String)]) -> Nginx {
     let bin = debian_binary("nginx", "nginx-light");
     let text = std::fs::read_to_string(root().join("deploy").join(template)).unwrap();
     let mut values = values.to_vec();
@@ -54,22 +66,7 @@ fn nginx(dir: &Path, template: &str, values: &[(&str, String)]) -> Running {
         .arg(dir.join("nginx.conf"))
         .arg("-e")
         .arg(dir.join("error.log"));
-    Running::start(cmd)
-}
-
-fn python_client(script: &str, args: &[&str]) -> Output {
-    let out = Command::new(engine::python())
-        .arg(root().join("tests/clients").join(script))
-        .args(args)
-        .output()
-        .unwrap();
-    println!(
-        "{script}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{script} failed");
-    out
+    Nginx(Running::start(cmd))
 }
 
 fn json_field(line: &str, field: &str) -> String {
@@ -86,7 +83,7 @@ fn json_field(line: &str, field: &str) -> String {
 /// port, messages go both ways, and a close from either side reaches the other.
 fn player_checks(url: &str, ca: &str, server: &mut Running) {
     for (how, code, reason) in [("close", "1000", "done"), ("kick", "4000", "bye")] {
-        let out = python_client("proxy_client.py", &[url, "127.0.0.2", ca, how]);
+        let out = engine::python_client("proxy_client.py", &[url, "127.0.0.2", ca, how]);
         let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
         assert_eq!(json_field(&line, "code"), code, "{line}");
         assert_eq!(json_field(&line, "reason"), reason, "{line}");
@@ -206,7 +203,7 @@ fn two_godot_servers_behind_nginx_room_routing() {
         ],
     );
     wait_for_port(listen, Duration::from_secs(10));
-    let out = python_client(
+    let out = engine::python_client(
         "rooms_client.py",
         &[
             &format!("ws://127.0.0.1:{listen}/play"),

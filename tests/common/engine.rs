@@ -246,21 +246,28 @@ impl Drop for Running {
     }
 }
 
+/// Runs a Python client of `tests/clients/` to its end, prints what it wrote, and asserts
+/// that it succeeded.
+pub fn python_client(script: &str, args: &[&str]) -> std::process::Output {
+    let out = Command::new(python())
+        .arg(root().join("tests/clients").join(script))
+        .args(args)
+        .output()
+        .unwrap();
+    println!(
+        "{script}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script} failed");
+    out
+}
+
 /// The demo chat through a running chat server (the editor build, or an exported one): two
 /// Python users join, talk, list who is there, echo binary and leave cleanly.
 pub fn chat_through_demo(server: &mut Running, port: u16) {
     server.wait_line("Chat server listening on", Duration::from_secs(300));
-    let out = Command::new(python())
-        .arg(root().join("tests/clients/demo_chat.py"))
-        .arg(format!("ws://127.0.0.1:{port}/"))
-        .output()
-        .unwrap();
-    println!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the chat client failed");
+    python_client("demo_chat.py", &[&format!("ws://127.0.0.1:{port}/")]);
     server.wait_line("disconnected (clean: true)", Duration::from_secs(30));
 }
 
