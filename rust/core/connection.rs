@@ -118,12 +118,14 @@ pub(crate) async fn serve(
     }
     session.counters.accepted();
     session.fanout.joined(&peer);
-    let _left = Left(&session.counters, &session.fanout, id);
     let mut guard = Disconnect {
         session: &session,
         peer: peer.clone(),
         clean: false,
     };
+    // Declared after `guard`, so dropped before it: the peer has left its groups by the
+    // time its `Disconnected` can be polled.
+    let _left = Left(&session.counters, &session.fanout, id);
     session.push(RawEvent::Connected(peer.clone()));
     // The server stopping closes every joined peer (`Fanout::close_all`); one that joined
     // just after that sees the signal here.
