@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use super::ids::PeerId;
+use crate::core::ids::PeerId;
 
 /// Why a server operation failed.
 #[derive(Debug)]

@@ -16,45 +16,35 @@
 //!   to the connection's task.
 
 mod connection;
-mod direct;
-pub mod endpoints;
 mod error;
 mod fanout;
 #[doc(hidden)]
 pub mod fuzzing;
-mod gate;
-mod handshake;
-mod headers;
-mod heartbeat;
 mod ids;
-mod limits;
 pub mod multiplayer;
-mod opening;
+mod observability;
 mod peer;
-mod proxies;
-mod proxy_protocol;
-mod rate;
-mod read_ahead;
-mod redis_bridge;
+mod policy;
+mod request;
 pub mod runtime;
 mod server;
 mod session;
-mod settings;
-mod stats;
-mod stream;
-mod tls;
+mod socket;
+mod way_in;
 
-pub use endpoints::prometheus;
 pub use error::{Error, SendError};
 pub use fanout::Missed;
-pub use gate::UpgradeRequest;
-pub use handshake::select_protocol;
-pub use headers::Headers;
+pub use fanout::redis_bridge::RedisEvent;
+#[cfg(feature = "godot")]
 pub(crate) use ids::IdMap;
 pub use ids::PeerId;
-pub use limits::{Buffers, LimitRefusal};
+pub use observability::StatsSource;
+pub use observability::metrics::prometheus;
+pub use observability::stats::{Refused, Stats};
 pub use peer::{Message, Peer, ReadyState};
-pub use redis_bridge::RedisEvent;
-pub use server::{Event, MultiplayerPacket, Server, StatsSource};
-pub use stats::{Refused, Stats};
-pub use tls::TlsConfig;
+pub use policy::gate::UpgradeRequest;
+pub use policy::limits::{Buffers, LimitRefusal};
+pub use request::Headers;
+pub use server::{DEFAULT_UNRELIABLE_THRESHOLD, Event, MultiplayerPacket, Server};
+pub use socket::tls::TlsConfig;
+pub use way_in::handshake::select_protocol;

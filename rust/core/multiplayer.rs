@@ -5,7 +5,7 @@
 //! message without a header. Relay between clients is SceneMultiplayer's job; the peer
 //! only routes by target.
 
-use super::ids::PeerId;
+use crate::core::ids::PeerId;
 
 /// The server's own id in Godot's high-level multiplayer.
 pub const SERVER_ID: PeerId = 1;

@@ -1,26 +1,23 @@
-//! One listening session: from `listen()` to `stop()`. Connection tasks push what
-//! happens into its event queue; the caller's thread swaps the queue out in `poll()`.
+//! One listening session: from `listen()` to `stop()`. What every connection task of the
+//! session shares (its settings, limits, counters and fan-out), and the event queue the
+//! tasks push into and the caller's thread swaps out in `poll()`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use super::connection;
-use super::fanout::{Fanout, Missed};
-use super::gate::{Decision, UpgradeRequest};
-use super::handshake::Refusal;
-use super::ids::IdGenerator;
-use super::ids::PeerId;
-use super::limits::{Admission, Buffers, ConnectionLimits, LimitRefusal};
-use super::opening;
-use super::peer::{Message, PeerShared};
-use super::redis_bridge::RedisEvent;
-use super::settings::Settings;
-use super::stats::{Counters, Refused};
+use crate::core::fanout::redis_bridge::RedisEvent;
+use crate::core::fanout::{Fanout, Missed};
+use crate::core::ids::IdGenerator;
+use crate::core::ids::PeerId;
+use crate::core::observability::stats::Counters;
+use crate::core::peer::{Message, PeerShared};
+use crate::core::policy::gate::{Decision, UpgradeRequest};
+use crate::core::policy::limits::{Buffers, ConnectionLimits};
+use crate::core::policy::settings::Settings;
 
 /// What a connection task reports, in the order it happened.
 pub(crate) enum RawEvent {
@@ -95,20 +92,7 @@ impl Session {
     /// once): not when it is a trusted proxy or a PROXY header will name the client.
     pub fn per_ip_at_accept(&self, remote: std::net::SocketAddr) -> bool {
         !self.settings.proxy_protocol()
-            && !super::proxies::is_trusted(&self.settings.proxies(), remote.ip())
-    }
-
-    /// Why a valid upgrade request is turned away now, if it is.
-    pub fn refusal(&self) -> Option<Refusal> {
-        if self.settings.draining() {
-            return Some(
-                Refusal::new(503, "the server is shutting down; connect to another one")
-                    .because(Refused::Refusing),
-            );
-        }
-        self.settings.refusing().then(|| {
-            Refusal::new(503, "the server refuses new connections").because(Refused::Refusing)
-        })
+            && !crate::core::policy::proxies::is_trusted(&self.settings.proxies(), remote.ip())
     }
 
     /// A new peer id: never handed out before by this server.
@@ -145,66 +129,7 @@ impl Session {
     }
 }
 
-/// Accepts every pending connection until the server stops or the runtime shuts down,
-/// then drops the listener (freeing the port), tells every connection to close with
-/// 1001, and reports that on `done`.
-pub(crate) async fn accept_loop(
-    listener: TcpListener,
-    session: Arc<Session>,
-    mut shutdown: watch::Receiver<bool>,
-    mut going_away: watch::Receiver<bool>,
-    done: std::sync::mpsc::Sender<()>,
-) {
-    let (stop_connections, for_connections) = watch::channel(false);
-    loop {
-        tokio::select! {
-            _ = stopped(&mut shutdown) => break,
-            _ = stopped(&mut going_away) => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, remote)) => match session.limits.admit(remote.ip(), session.per_ip_at_accept(remote)) {
-                    Admission::Admitted(slot) => {
-                        tokio::spawn(connection::serve(tcp, remote, session.clone(), for_connections.clone(), slot));
-                    }
-                    Admission::Refused(why, refusing) => {
-                        session.counters.refused(counted(why));
-                        tokio::spawn(opening::refuse(tcp, session.clone(), why, refusing));
-                    }
-                    Admission::Dropped(why) => {
-                        session.counters.refused(counted(why));
-                        drop(tcp);
-                    }
-                },
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    if !is_per_connection_error(&e) {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }
-            }
-        }
-    }
-    drop(listener);
-    let _ = stop_connections.send(true);
-    session.fanout.close_all(1001);
-    let _ = done.send(());
-}
-
 /// Resolves once the shutdown signal is set.
 pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
-fn counted(why: LimitRefusal) -> Refused {
-    match why {
-        LimitRefusal::Total => Refused::Limit,
-        LimitRefusal::PerIp => Refused::PerIpLimit,
-    }
-}
-
-fn is_per_connection_error(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted
-    )
 }

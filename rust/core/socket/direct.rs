@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::read_ahead::ReadAhead;
+use crate::core::socket::read_ahead::ReadAhead;
 
 /// Frames up to this size are copied into one buffer for a single `write`; larger ones
 /// are written from two parts.

@@ -1,9 +1,20 @@
-//! An upgrade request's headers as a peer keeps them for its whole life: one buffer for
-//! all the text and one for where each header is (two allocations whatever the number
-//! of headers, where a list of string pairs takes two per header; a browser sends about
-//! fifteen).
+//! What a client's upgrade request said, as the way in reads it and as a peer keeps it
+//! for its whole life.
 
-/// The headers of an upgrade request, in order, names as the client sent them.
+/// What an accepted upgrade request said.
+#[derive(Debug)]
+pub(crate) struct RequestInfo {
+    /// Path and query as the client sent them, e.g. `/game?token=abc`.
+    pub path: String,
+    /// Every request header, names as sent, in order.
+    pub headers: Vec<(String, String)>,
+    /// The subprotocol selected ("" for none).
+    pub protocol: String,
+}
+
+/// The headers of an upgrade request, in order, names as the client sent them. Kept as
+/// one buffer for all the text and one for where each header is (two allocations whatever
+/// the number of headers; a browser sends about fifteen).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Headers {
     text: Box<str>,

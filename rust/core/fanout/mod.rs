@@ -2,7 +2,7 @@
 //! caller's thread copies the payload once and queues one job, whatever the number of
 //! recipients; a task on the runtime does the per-peer work and reports the peers that
 //! could not take it. An idle plain connection gets the frame written straight to its
-//! socket ([`super::direct`]); a busy one, or a TLS one, gets a shared reference to the
+//! socket ([`crate::core::socket::direct`]); a busy one, or a TLS one, gets a shared reference to the
 //! payload queued behind its other messages.
 //!
 //! Order with direct sends is kept: every send from the caller's thread goes through the
@@ -17,9 +17,14 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
 
-use super::error::SendError;
-use super::ids::{IdMap, IdSet, PeerId};
-use super::peer::{Command, Peer, PeerShared};
+pub(crate) mod redis_bridge;
+mod task;
+
+pub(crate) use task::{FanoutQueue, run};
+
+use crate::core::error::SendError;
+use crate::core::ids::{IdMap, IdSet, PeerId};
+use crate::core::peer::{Command, Peer, PeerShared, SendQueue};
 
 /// Who a job goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +46,7 @@ pub(crate) struct Job {
     pub unreliable: bool,
 }
 
-enum Work {
+pub(crate) enum Work {
     /// A fan-out.
     Many(Job),
     /// A send to one peer (its limits already checked).
@@ -64,7 +69,7 @@ pub(crate) struct Fanout {
     peers: RwLock<IdMap<Arc<PeerShared>>>,
     groups: RwLock<HashMap<String, IdSet>>,
     /// Jobs queued and not yet dispatched.
-    pending: AtomicUsize,
+    pub(crate) pending: AtomicUsize,
     /// Drop unreliable packets for a peer with more than this many bytes queued (0: never).
     pub unreliable_threshold: AtomicUsize,
     work: mpsc::UnboundedSender<Work>,
@@ -81,7 +86,7 @@ impl Fanout {
             unreliable_threshold: AtomicUsize::new(unreliable_threshold),
             work,
         });
-        (fanout, FanoutQueue(rx))
+        (fanout, FanoutQueue::new(rx))
     }
 
     /// A peer opened (called by its connection task before it is reported).
@@ -104,28 +109,6 @@ impl Fanout {
         self.pending.fetch_add(1, Ordering::AcqRel);
         if self.work.send(Work::Many(job)).is_err() {
             self.pending.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-
-    /// Queues a send to one peer (its limits already checked), in order with fan-outs.
-    pub fn push_one(&self, peer: Arc<PeerShared>, data: Bytes, is_text: bool) {
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        if let Err(mpsc::error::SendError(Work::One(peer, data, is_text))) =
-            self.work.send(Work::One(peer, data, is_text))
-        {
-            self.pending.fetch_sub(1, Ordering::AcqRel);
-            peer.push(data, is_text);
-        }
-    }
-
-    /// Queues a command for a peer's connection task behind the sends before it.
-    pub fn push_command(&self, peer: Arc<PeerShared>, command: Command) {
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        if let Err(mpsc::error::SendError(Work::Command(peer, command))) =
-            self.work.send(Work::Command(peer, command))
-        {
-            self.pending.fetch_sub(1, Ordering::AcqRel);
-            let _ = peer.commands.send(command);
         }
     }
 
@@ -232,72 +215,26 @@ impl Fanout {
     }
 }
 
-/// Most queued items handled before the task checks whether the server stopped.
-const DRAIN_BATCH: usize = 256;
-/// Above this many items waiting, single sends are handed to the connection tasks (which
-/// run on every network thread) instead of written by this one task.
-const DIRECT_BACKLOG: usize = 1024;
-
-/// The receiving end of a server's fan-out queue.
-pub(crate) struct FanoutQueue(mpsc::UnboundedReceiver<Work>);
-
-/// Dispatches queued work until the server stops (`stop` resolves), then what was queued
-/// before (later pushes go straight to the peers); reports what was missed to `report`.
-pub(crate) async fn run(
-    fanout: Arc<Fanout>,
-    mut queue: FanoutQueue,
-    stop: impl std::future::Future<Output = ()>,
-    report: impl Fn(Missed),
-) {
-    tokio::pin!(stop);
-    loop {
-        let first = tokio::select! {
-            w = queue.0.recv() => match w {
-                Some(w) => w,
-                None => return,
-            },
-            _ = &mut stop => {
-                queue.0.close();
-                while let Ok(work) = queue.0.try_recv() {
-                    handle(&fanout, work, &report);
-                }
-                return;
-            }
-        };
-        let (mut next, mut done) = (Some(first), 0);
-        while let Some(work) = next.take() {
-            handle(&fanout, work, &report);
-            done += 1;
-            if done < DRAIN_BATCH {
-                next = queue.0.try_recv().ok();
-            }
+impl SendQueue for Fanout {
+    /// Queues a send to one peer (its limits already checked), in order with fan-outs.
+    fn push_one(&self, peer: Arc<PeerShared>, data: Bytes, is_text: bool) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        if let Err(mpsc::error::SendError(Work::One(peer, data, is_text))) =
+            self.work.send(Work::One(peer, data, is_text))
+        {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            peer.push(data, is_text);
         }
     }
-}
 
-/// Does one queued item.
-fn handle(fanout: &Fanout, work: Work, report: &impl Fn(Missed)) {
-    match work {
-        Work::Many(job) => {
-            let peers = fanout.dispatch(&job);
-            if !peers.is_empty() {
-                let group = match job.to {
-                    Recipients::All => None,
-                    Recipients::Group(g) => Some(g),
-                };
-                report(Missed { group, peers });
-            }
-        }
-        Work::One(peer, data, is_text) => {
-            // With a long backlog, the connection tasks write in parallel instead.
-            let backlog = fanout.pending.load(Ordering::Acquire) > DIRECT_BACKLOG;
-            if backlog || !peer.write_direct(&data, is_text, true) {
-                peer.push(data, is_text);
-            }
-        }
-        Work::Command(peer, command) => {
+    /// Queues a command for a peer's connection task behind the sends before it.
+    fn push_command(&self, peer: Arc<PeerShared>, command: Command) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        if let Err(mpsc::error::SendError(Work::Command(peer, command))) =
+            self.work.send(Work::Command(peer, command))
+        {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
             let _ = peer.commands.send(command);
         }
     }
-    fanout.pending.fetch_sub(1, Ordering::AcqRel);
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use super::error::Error;
+use crate::core::error::Error;
 
 /// Per-peer buffer limits, as Godot 3's `set_buffers()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
-use super::error::Error;
-use super::ids::PeerId;
+use crate::core::error::Error;
+use crate::core::ids::PeerId;
 
 /// An upgrade request waiting for the game's decision, as the game sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

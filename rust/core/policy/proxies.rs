@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::error::Error;
+use crate::core::error::Error;
 
 /// One `trusted_proxies` entry: an address or a CIDR range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

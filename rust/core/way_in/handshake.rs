@@ -4,24 +4,14 @@
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::stats::Refused;
+use crate::core::observability::stats::Refused;
+use crate::core::request::RequestInfo;
 
 /// Largest upgrade request accepted, headers included (Godot's own cap is 4096 bytes;
 /// browsers with cookies send more).
 pub(crate) const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// Most header lines accepted in an upgrade request.
 const MAX_HEADERS: usize = 64;
-
-/// What an accepted upgrade request said.
-#[derive(Debug)]
-pub(crate) struct RequestInfo {
-    /// Path and query as the client sent them, e.g. `/game?token=abc`.
-    pub path: String,
-    /// Every request header, names as sent, in order.
-    pub headers: Vec<(String, String)>,
-    /// The subprotocol selected ("" for none).
-    pub protocol: String,
-}
 
 /// Why an upgrade request was turned away, with the HTTP status to answer.
 #[derive(Debug, PartialEq, Eq)]

@@ -14,9 +14,9 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, timeout};
 
-use super::error::Error;
-use super::fanout::{Fanout, Job, Recipients};
-use super::ids::PeerId;
+use crate::core::error::Error;
+use crate::core::fanout::{Fanout, Job, Recipients};
+use crate::core::ids::PeerId;
 
 /// What the bridge tells the game.
 #[derive(Debug, Clone, PartialEq, Eq)]

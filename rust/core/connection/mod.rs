@@ -3,47 +3,46 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::OptionFuture;
-use futures_util::stream::{SplitSink, SplitStream};
-use std::sync::atomic::Ordering;
-
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::fanout::Fanout;
-use super::heartbeat::{self, Beat, Heartbeat};
-use super::ids::PeerId;
-use super::limits::Slot;
-use super::multiplayer;
-use super::opening::{LINGER, Opened, linger, open};
-use super::peer::{Command, Message, Peer, PeerShared, ReadyState, ServerParts};
-use super::rate::RateLimiter;
-use super::runtime;
-use super::session::{RawEvent, Session, stopped};
-use super::stats::{Counters, Refused};
-use super::stream::ServerStream;
+mod heartbeat;
+mod reader;
+mod writer;
 
-type Ws = WebSocketStream<ServerStream>;
+use crate::core::fanout::Fanout;
+use crate::core::ids::PeerId;
+use crate::core::multiplayer;
+use crate::core::observability::stats::{Counters, Refused};
+use crate::core::peer::{Command, Peer, PeerShared, ReadyState, ServerParts};
+use crate::core::policy::limits::Slot;
+use crate::core::policy::rate::RateLimiter;
+use crate::core::runtime;
+use crate::core::session::{RawEvent, Session, stopped};
+use crate::core::socket::stream::ServerStream;
+use crate::core::way_in::opening::{LINGER, Opened, linger, open};
+use heartbeat::{Beat, Heartbeat};
+use reader::read_loop;
+use writer::{WriteEnd, write_loop};
+
+pub(super) type Ws = WebSocketStream<ServerStream>;
 
 /// Read buffer per connection: small, so that idle connections stay cheap (larger
 /// messages are read in several steps).
 const READ_BUFFER: usize = 2048;
-/// Most messages written before one flush.
-const WRITE_BATCH: usize = 64;
 /// Frames are gathered up to this size before a write; the buffer grows only when used.
 const WRITE_BUFFER: usize = 16 * 1024;
-/// Most received messages handed to the session under one lock.
-const READ_BATCH: usize = 64;
 /// How long a connection that broke the protocol waits for the caller to read what came
 /// before and to send its replies.
 const FAIL_GRACE: Duration = Duration::from_millis(500);
@@ -94,7 +93,7 @@ pub(crate) async fn serve(
         ServerParts {
             limits: session.buffers,
             counters: session.counters.clone(),
-            fanout: session.fanout.clone(),
+            queue: session.fanout.clone(),
         },
     ));
     let config = WebSocketConfig::default()
@@ -164,7 +163,7 @@ impl Drop for Disconnect<'_> {
 }
 
 /// How one round of reading and writing ended.
-enum Outcome {
+pub(super) enum Outcome {
     /// The connection is over; clean when both close frames were exchanged.
     Done(bool),
     /// Set TCP no-delay, then go on.
@@ -280,186 +279,4 @@ async fn fail(mut ws: Ws, peer: &PeerShared, code: u16, reason: &'static str) {
     };
     let _ = timeout(LINGER, ws.send(WsMessage::Close(Some(frame)))).await;
     linger(ws.get_mut()).await;
-}
-
-/// Reads messages into the session's queue, pausing while the caller has the
-/// inbound limit unread (TCP backpressure: nothing is dropped). Messages that are
-/// already decoded are handed over together, under one lock.
-async fn read_loop(
-    stream: &mut SplitStream<Ws>,
-    peer: &Arc<PeerShared>,
-    session: &Session,
-    limiter: &mut Option<RateLimiter>,
-) -> Outcome {
-    let mut batch = Vec::new();
-    loop {
-        while peer.state() == ReadyState::Open && peer.inbound_full() {
-            peer.reader_paused.store(true, Ordering::SeqCst);
-            if peer.state() == ReadyState::Open && peer.inbound_full() {
-                peer.resume.notified().await;
-            }
-            peer.reader_paused.store(false, Ordering::SeqCst);
-        }
-        // Over its rate limit: not read until the budget refills (TCP slows it down).
-        let wait = limiter.as_ref().map_or(Duration::ZERO, RateLimiter::wait);
-        if !wait.is_zero() {
-            peer.reader_paused.store(true, Ordering::SeqCst);
-            sleep(wait).await;
-            peer.reader_paused.store(false, Ordering::SeqCst);
-        }
-        let mut next = stream.next().await;
-        peer.touch();
-        loop {
-            match handle(next, peer, &mut batch) {
-                Err(end) => {
-                    session.push_all(&mut batch);
-                    return end;
-                }
-                Ok(Some(len)) => {
-                    if let Some(l) = limiter.as_mut() {
-                        l.take(len, Instant::now());
-                    }
-                }
-                Ok(None) => {}
-            }
-            if batch.len() >= READ_BATCH
-                || (peer.state() == ReadyState::Open && peer.inbound_full())
-                || limiter.as_ref().is_some_and(|l| !l.wait().is_zero())
-            {
-                break;
-            }
-            match stream.next().now_or_never() {
-                Some(ready) => next = ready,
-                None => break,
-            }
-        }
-        session.push_all(&mut batch);
-    }
-}
-
-/// Turns one item of the WebSocket stream into events (a message, a close request,
-/// nothing for control frames), or the end of the connection.
-fn handle(
-    item: Option<Result<WsMessage, WsError>>,
-    peer: &Arc<PeerShared>,
-    batch: &mut Vec<RawEvent>,
-) -> Result<Option<usize>, Outcome> {
-    let (data, is_text) = match item {
-        None => return Err(Outcome::Done(true)),
-        Some(Ok(WsMessage::Text(t))) => (Bytes::from(t), true),
-        Some(Ok(WsMessage::Binary(b))) => (b, false),
-        Some(Ok(WsMessage::Close(frame))) => {
-            let (code, reason) = frame.map_or((1005, String::new()), |f| {
-                (u16::from(f.code), f.reason.to_string())
-            });
-            let started_by_client = peer.begin_closing();
-            *peer.close_info.lock() = Some((code, reason.clone()));
-            if started_by_client {
-                batch.push(RawEvent::CloseRequested {
-                    id: peer.id,
-                    code,
-                    reason,
-                });
-            }
-            return Ok(None);
-        }
-        Some(Ok(WsMessage::Pong(payload))) => {
-            if let Some(rtt) = heartbeat::round_trip(&payload, peer.opened.elapsed()) {
-                peer.record_round_trip(rtt);
-            }
-            return Ok(None);
-        }
-        Some(Ok(_)) => return Ok(None), // pings: tungstenite answers them itself
-        Some(Err(e)) => {
-            return Err(match e {
-                WsError::Capacity(_) => Outcome::Fail(1009, "message too big"),
-                WsError::Utf8(_) => Outcome::Fail(1007, "invalid UTF-8 in text message"),
-                WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                    Outcome::Done(false)
-                }
-                WsError::Protocol(_) => Outcome::Fail(1002, "protocol error"),
-                _ => Outcome::Done(false),
-            });
-        }
-    };
-    peer.unread_packets.fetch_add(1, Ordering::AcqRel);
-    peer.unread_bytes.fetch_add(data.len(), Ordering::AcqRel);
-    peer.traffic.received(1, data.len());
-    let len = data.len();
-    batch.push(RawEvent::Message(peer.clone(), Message { data, is_text }));
-    Ok(Some(len))
-}
-
-enum WriteEnd {
-    CloseSent,
-    NoDelay(bool),
-    Failed,
-}
-
-/// Writes queued messages in order, several per flush, then the close frame.
-async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerShared) -> WriteEnd {
-    let rx = &peer.commands;
-    while let Some(first) = rx.recv().await {
-        let (mut packets, mut bytes) = (0usize, 0usize);
-        let mut next = Some(first);
-        let mut end = None;
-        while let Some(command) = next.take() {
-            match command {
-                Command::Send { data, is_text } => {
-                    let len = data.len();
-                    let msg = if is_text {
-                        // Checked as UTF-8 when queued.
-                        match data.try_into() {
-                            Ok(text) => WsMessage::Text(text),
-                            Err(_) => {
-                                peer.sent(1, len);
-                                continue;
-                            }
-                        }
-                    } else {
-                        WsMessage::Binary(data)
-                    };
-                    if sink.feed(msg).await.is_err() {
-                        return WriteEnd::Failed;
-                    }
-                    packets += 1;
-                    bytes += len;
-                }
-                Command::Close { code, reason } => {
-                    end = Some(WriteEnd::CloseSent);
-                    let frame = CloseFrame {
-                        code: code.into(),
-                        reason: reason.into(),
-                    };
-                    if sink.feed(WsMessage::Close(Some(frame))).await.is_err() {
-                        return WriteEnd::Failed;
-                    }
-                    break;
-                }
-                Command::NoDelay(on) => {
-                    end = Some(WriteEnd::NoDelay(on));
-                    break;
-                }
-                Command::Flush => {}
-                Command::Ping(payload) => {
-                    let ping = WsMessage::Ping(Bytes::copy_from_slice(&payload));
-                    if sink.feed(ping).await.is_err() {
-                        return WriteEnd::Failed;
-                    }
-                }
-            }
-            if packets < WRITE_BATCH {
-                next = rx.try_recv();
-            }
-        }
-        if sink.flush().await.is_err() {
-            return WriteEnd::Failed;
-        }
-        peer.sent(packets, bytes);
-        peer.traffic.sent(packets, bytes);
-        if let Some(end) = end {
-            return end;
-        }
-    }
-    std::future::pending().await
 }

@@ -1,61 +1,32 @@
-//! Plain HTTP requests on the server's own port (no upgrade): the health check for load
-//! balancers and orchestrators, and the Prometheus metrics. Every other plain request
-//! gets the upgrade's usual answer (426).
+//! The statistics as a reader sees them: a snapshot from any thread, and Prometheus' text
+//! format for the metrics endpoint.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
-use super::session::Session;
-use super::stats::{Refused, Stats};
+use crate::core::observability::stats::{Counters, Refused, Stats};
+use crate::core::policy::limits::ConnectionLimits;
 
-/// The answer to a plain GET of one of the configured paths, `None` for anything else.
-pub(crate) fn respond(session: &Session, head: &[u8]) -> Option<Vec<u8>> {
-    let settings = &session.settings;
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut headers);
-    req.parse(head).ok()?;
-    if req.method != Some("GET") {
-        return None;
+/// Reads a server's statistics; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct StatsSource {
+    counters: Arc<Counters>,
+    limits: Arc<ConnectionLimits>,
+}
+
+impl StatsSource {
+    pub(crate) fn new(counters: Arc<Counters>, limits: Arc<ConnectionLimits>) -> Self {
+        StatsSource { counters, limits }
     }
-    if req
-        .headers
-        .iter()
-        .any(|h| h.name.eq_ignore_ascii_case("upgrade"))
-    {
-        return None;
+
+    /// The statistics now: peers as the connection tasks count them (a peer whose end
+    /// `poll()` has not reported yet is no longer counted).
+    pub fn snapshot(&self) -> Stats {
+        let mut stats = self.counters.snapshot();
+        stats.peers = self.counters.peers();
+        stats.handshakes = (self.limits.open() as u64).saturating_sub(stats.peers);
+        stats
     }
-    let path = req.path?.split('?').next()?;
-    let health = settings.health_path();
-    if !health.is_empty() && path == health.as_str() {
-        let peers = session.counters.peers();
-        return Some(if settings.draining() {
-            response(
-                503,
-                "Service Unavailable",
-                "text/plain; charset=utf-8",
-                &format!("draining\npeers {peers}\n"),
-            )
-        } else {
-            response(
-                200,
-                "OK",
-                "text/plain; charset=utf-8",
-                &format!("ok\npeers {peers}\n"),
-            )
-        });
-    }
-    let metrics = settings.metrics_path();
-    if !metrics.is_empty() && path == metrics.as_str() {
-        let mut stats = session.counters.snapshot();
-        stats.peers = session.counters.peers();
-        stats.handshakes = (session.limits.open() as u64).saturating_sub(stats.peers);
-        return Some(response(
-            200,
-            "OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            &prometheus(&stats),
-        ));
-    }
-    None
 }
 
 /// The statistics in Prometheus' text exposition format: one family per figure, base
@@ -147,13 +118,4 @@ pub fn prometheus(stats: &Stats) -> String {
         &refused,
     );
     out
-}
-
-/// A complete HTTP/1.1 response that closes the connection.
-pub(crate) fn response(status: u16, reason: &str, content_type: &str, body: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use super::gate::OriginRule;
-use super::proxies::Cidr;
+use crate::core::policy::gate::OriginRule;
+use crate::core::policy::proxies::Cidr;
 
 /// The live settings of one server, kept across `stop()` and `listen()`.
 #[derive(Default)]

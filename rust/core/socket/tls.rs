@@ -7,7 +7,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::{self, ServerConfig};
 
-use super::error::Error;
+use crate::core::error::Error;
 
 /// A certificate chain and its private key, checked and ready to accept TLS clients.
 #[derive(Clone)]

@@ -11,17 +11,18 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout, timeout_at};
 
-use super::endpoints;
-use super::gate::{self, Decision, UpgradeRequest};
-use super::handshake::{self, ReadError, Refusal, RequestInfo};
-use super::ids::PeerId;
-use super::limits::{LimitRefusal, Refusing, Slot};
-use super::proxies;
-use super::proxy_protocol::{self, Header};
-use super::runtime;
-use super::session::{RawEvent, Session};
-use super::stats::Refused;
-use super::stream::ServerStream;
+use crate::core::ids::PeerId;
+use crate::core::observability::stats::Refused;
+use crate::core::policy::gate::{self, Decision, UpgradeRequest};
+use crate::core::policy::limits::{LimitRefusal, Refusing, Slot};
+use crate::core::policy::proxies;
+use crate::core::request::RequestInfo;
+use crate::core::runtime;
+use crate::core::session::{RawEvent, Session};
+use crate::core::socket::stream::ServerStream;
+use crate::core::way_in::endpoints;
+use crate::core::way_in::handshake::{self, ReadError, Refusal};
+use crate::core::way_in::proxy_protocol::{self, Header};
 
 /// How long a refused or failed connection may take to say goodbye.
 pub(crate) const LINGER: Duration = Duration::from_millis(500);
@@ -177,7 +178,7 @@ fn admit(session: &Session, request: RequestInfo) -> Result<RequestInfo, Refusal
         )
         .because(Refused::Origin));
     }
-    match session.refusal() {
+    match refusal(session) {
         Some(refusal) => Err(refusal),
         None => Ok(request),
     }
@@ -268,4 +269,18 @@ pub(crate) async fn linger(stream: &mut ServerStream) {
         }
     })
     .await;
+}
+
+/// Why a valid upgrade request is turned away now, if it is.
+fn refusal(session: &Session) -> Option<Refusal> {
+    if session.settings.draining() {
+        return Some(
+            Refusal::new(503, "the server is shutting down; connect to another one")
+                .because(Refused::Refusing),
+        );
+    }
+    session
+        .settings
+        .refusing()
+        .then(|| Refusal::new(503, "the server refuses new connections").because(Refused::Refusing))
 }

@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
-use super::direct::{DirectWriter, SharedTcp};
+use crate::core::socket::direct::{DirectWriter, SharedTcp};
 
 /// A server-side connection, plain (`ws://`) or TLS (`wss://`).
 pub(crate) enum ServerStream {

@@ -1,0 +1,130 @@
+//! The reading half of a connection: frames in, messages handed to the session in
+//! batches, paused while the caller has the inbound limit unread or the client is over
+//! its rate limit.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::stream::SplitStream;
+use futures_util::{FutureExt, StreamExt};
+use tokio::time::sleep;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
+
+use super::{Outcome, Ws, heartbeat};
+use crate::core::peer::{Message, PeerShared, ReadyState};
+use crate::core::policy::rate::RateLimiter;
+use crate::core::session::{RawEvent, Session};
+
+/// Most received messages handed to the session under one lock.
+const READ_BATCH: usize = 64;
+
+/// Reads messages into the session's queue, pausing while the caller has the
+/// inbound limit unread (TCP backpressure: nothing is dropped). Messages that are
+/// already decoded are handed over together, under one lock.
+pub(super) async fn read_loop(
+    stream: &mut SplitStream<Ws>,
+    peer: &Arc<PeerShared>,
+    session: &Session,
+    limiter: &mut Option<RateLimiter>,
+) -> Outcome {
+    let mut batch = Vec::new();
+    loop {
+        while peer.state() == ReadyState::Open && peer.inbound_full() {
+            peer.reader_paused.store(true, Ordering::SeqCst);
+            if peer.state() == ReadyState::Open && peer.inbound_full() {
+                peer.resume.notified().await;
+            }
+            peer.reader_paused.store(false, Ordering::SeqCst);
+        }
+        // Over its rate limit: not read until the budget refills (TCP slows it down).
+        let wait = limiter.as_ref().map_or(Duration::ZERO, RateLimiter::wait);
+        if !wait.is_zero() {
+            peer.reader_paused.store(true, Ordering::SeqCst);
+            sleep(wait).await;
+            peer.reader_paused.store(false, Ordering::SeqCst);
+        }
+        let mut next = stream.next().await;
+        peer.touch();
+        loop {
+            match handle(next, peer, &mut batch) {
+                Err(end) => {
+                    session.push_all(&mut batch);
+                    return end;
+                }
+                Ok(Some(len)) => {
+                    if let Some(l) = limiter.as_mut() {
+                        l.take(len, Instant::now());
+                    }
+                }
+                Ok(None) => {}
+            }
+            if batch.len() >= READ_BATCH
+                || (peer.state() == ReadyState::Open && peer.inbound_full())
+                || limiter.as_ref().is_some_and(|l| !l.wait().is_zero())
+            {
+                break;
+            }
+            match stream.next().now_or_never() {
+                Some(ready) => next = ready,
+                None => break,
+            }
+        }
+        session.push_all(&mut batch);
+    }
+}
+
+/// Turns one item of the WebSocket stream into events (a message, a close request,
+/// nothing for control frames), or the end of the connection.
+fn handle(
+    item: Option<Result<WsMessage, WsError>>,
+    peer: &Arc<PeerShared>,
+    batch: &mut Vec<RawEvent>,
+) -> Result<Option<usize>, Outcome> {
+    let (data, is_text) = match item {
+        None => return Err(Outcome::Done(true)),
+        Some(Ok(WsMessage::Text(t))) => (Bytes::from(t), true),
+        Some(Ok(WsMessage::Binary(b))) => (b, false),
+        Some(Ok(WsMessage::Close(frame))) => {
+            let (code, reason) = frame.map_or((1005, String::new()), |f| {
+                (u16::from(f.code), f.reason.to_string())
+            });
+            let started_by_client = peer.begin_closing();
+            *peer.close_info.lock() = Some((code, reason.clone()));
+            if started_by_client {
+                batch.push(RawEvent::CloseRequested {
+                    id: peer.id,
+                    code,
+                    reason,
+                });
+            }
+            return Ok(None);
+        }
+        Some(Ok(WsMessage::Pong(payload))) => {
+            if let Some(rtt) = heartbeat::round_trip(&payload, peer.opened.elapsed()) {
+                peer.record_round_trip(rtt);
+            }
+            return Ok(None);
+        }
+        Some(Ok(_)) => return Ok(None), // pings: tungstenite answers them itself
+        Some(Err(e)) => {
+            return Err(match e {
+                WsError::Capacity(_) => Outcome::Fail(1009, "message too big"),
+                WsError::Utf8(_) => Outcome::Fail(1007, "invalid UTF-8 in text message"),
+                WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                    Outcome::Done(false)
+                }
+                WsError::Protocol(_) => Outcome::Fail(1002, "protocol error"),
+                _ => Outcome::Done(false),
+            });
+        }
+    };
+    peer.unread_packets.fetch_add(1, Ordering::AcqRel);
+    peer.unread_bytes.fetch_add(data.len(), Ordering::AcqRel);
+    peer.traffic.received(1, data.len());
+    let len = data.len();
+    batch.push(RawEvent::Message(peer.clone(), Message { data, is_text }));
+    Ok(Some(len))
+}

@@ -1,0 +1,88 @@
+//! The writing half of a connection: queued messages out in order, several per flush,
+//! then the close frame.
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use futures_util::stream::SplitSink;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+
+use super::Ws;
+use crate::core::peer::{Command, PeerShared};
+
+/// Most messages written before one flush.
+const WRITE_BATCH: usize = 64;
+
+pub(super) enum WriteEnd {
+    CloseSent,
+    NoDelay(bool),
+    Failed,
+}
+
+/// Writes queued messages in order, several per flush, then the close frame.
+pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerShared) -> WriteEnd {
+    let rx = &peer.commands;
+    while let Some(first) = rx.recv().await {
+        let (mut packets, mut bytes) = (0usize, 0usize);
+        let mut next = Some(first);
+        let mut end = None;
+        while let Some(command) = next.take() {
+            match command {
+                Command::Send { data, is_text } => {
+                    let len = data.len();
+                    let msg = if is_text {
+                        // Checked as UTF-8 when queued.
+                        match data.try_into() {
+                            Ok(text) => WsMessage::Text(text),
+                            Err(_) => {
+                                peer.sent(1, len);
+                                continue;
+                            }
+                        }
+                    } else {
+                        WsMessage::Binary(data)
+                    };
+                    if sink.feed(msg).await.is_err() {
+                        return WriteEnd::Failed;
+                    }
+                    packets += 1;
+                    bytes += len;
+                }
+                Command::Close { code, reason } => {
+                    end = Some(WriteEnd::CloseSent);
+                    let frame = CloseFrame {
+                        code: code.into(),
+                        reason: reason.into(),
+                    };
+                    if sink.feed(WsMessage::Close(Some(frame))).await.is_err() {
+                        return WriteEnd::Failed;
+                    }
+                    break;
+                }
+                Command::NoDelay(on) => {
+                    end = Some(WriteEnd::NoDelay(on));
+                    break;
+                }
+                Command::Flush => {}
+                Command::Ping(payload) => {
+                    let ping = WsMessage::Ping(Bytes::copy_from_slice(&payload));
+                    if sink.feed(ping).await.is_err() {
+                        return WriteEnd::Failed;
+                    }
+                }
+            }
+            if packets < WRITE_BATCH {
+                next = rx.try_recv();
+            }
+        }
+        if sink.flush().await.is_err() {
+            return WriteEnd::Failed;
+        }
+        peer.sent(packets, bytes);
+        peer.traffic.sent(packets, bytes);
+        if let Some(end) = end {
+            return end;
+        }
+    }
+    std::future::pending().await
+}

@@ -1,0 +1,7 @@
+//! Observability: what the server counts and how it is read (statistics, Prometheus
+//! metrics).
+
+pub(crate) mod metrics;
+pub(crate) mod stats;
+
+pub use metrics::StatsSource;

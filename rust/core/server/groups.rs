@@ -1,0 +1,163 @@
+//! One message to many: broadcasts and groups, on this server and, through Redis, on
+//! every server process attached to it.
+
+use bytes::Bytes;
+
+use super::Server;
+use crate::core::error::Error;
+use crate::core::fanout::redis_bridge;
+use crate::core::fanout::{Job, Recipients};
+use crate::core::ids::PeerId;
+
+impl Server {
+    pub(super) fn fan_out(
+        &self,
+        data: Bytes,
+        is_text: bool,
+        to: Recipients,
+        exclude: Vec<PeerId>,
+        unreliable: bool,
+    ) {
+        if let Some(l) = &self.listening {
+            l.session.fanout.push(Job {
+                data,
+                is_text,
+                to,
+                exclude,
+                unreliable,
+            });
+        }
+    }
+
+    /// Sends one message to every open peer but `exclude`: the payload is copied once and
+    /// shared; the per-peer work happens on the runtime, in order with each peer's other
+    /// messages. Peers whose outbound buffer cannot take it are reported by an
+    /// [`Event::BroadcastMissed`](crate::core::Event::BroadcastMissed); everyone else gets it.
+    pub fn broadcast(&self, data: &[u8], is_text: bool, exclude: &[PeerId]) -> Result<(), Error> {
+        self.check_fan_out(data, is_text)?;
+        self.fan_out(
+            Bytes::copy_from_slice(data),
+            is_text,
+            Recipients::All,
+            exclude.to_vec(),
+            false,
+        );
+        self.publish(None, data, is_text, exclude);
+        Ok(())
+    }
+
+    /// As [`Server::broadcast`], to the members of `group`.
+    pub fn send_to_group(
+        &self,
+        group: &str,
+        data: &[u8],
+        is_text: bool,
+        exclude: &[PeerId],
+    ) -> Result<(), Error> {
+        self.check_fan_out(data, is_text)?;
+        self.fan_out(
+            Bytes::copy_from_slice(data),
+            is_text,
+            Recipients::Group(group.to_string()),
+            exclude.to_vec(),
+            false,
+        );
+        self.publish(Some(group), data, is_text, exclude);
+        Ok(())
+    }
+
+    fn publish(&self, group: Option<&str>, data: &[u8], is_text: bool, exclude: &[PeerId]) {
+        if let Some(bridge) = self.listening.as_ref().and_then(|l| l.bridge.as_ref()) {
+            bridge.publish(group, data, is_text, exclude);
+        }
+    }
+
+    /// Spans broadcasts and groups over every server process attached to the same Redis
+    /// (`redis://host:port`; "" off, the default). Used by the next [`Server::listen`].
+    pub fn set_redis_url(&mut self, url: &str) -> Result<(), Error> {
+        self.redis = if url.trim().is_empty() {
+            None
+        } else {
+            Some(redis_bridge::check_url(url.trim())?)
+        };
+        Ok(())
+    }
+
+    /// The start of the Redis channel names (`<prefix>:all`, `<prefix>:group:<name>`);
+    /// "websocket_server" by default. Used by the next [`Server::listen`].
+    pub fn set_redis_channel_prefix(&mut self, prefix: &str) -> Result<(), Error> {
+        if prefix.is_empty() || prefix.contains(['*', '?', '[', ' ']) {
+            return Err(Error::InvalidParameter(format!(
+                "redis_channel_prefix \"{prefix}\" must not be empty nor contain * ? [ or spaces"
+            )));
+        }
+        self.redis_prefix = prefix.to_string();
+        Ok(())
+    }
+
+    /// See [`Server::set_redis_channel_prefix`].
+    pub fn redis_channel_prefix(&self) -> &str {
+        &self.redis_prefix
+    }
+
+    fn check_fan_out(&self, data: &[u8], is_text: bool) -> Result<(), Error> {
+        if self.listening.is_none() {
+            return Err(Error::NotListening);
+        }
+        if is_text && std::str::from_utf8(data).is_err() {
+            return Err(Error::InvalidParameter(
+                "text messages must be valid UTF-8; use binary write mode for raw bytes".into(),
+            ));
+        }
+        if data.len() > self.buffers.out_bytes {
+            return Err(Error::InvalidParameter(format!(
+                "message of {} bytes is larger than the outbound buffer ({} bytes); raise it with set_buffers() or split the message",
+                data.len(),
+                self.buffers.out_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds a connected peer to a group (created on first use). A peer leaves its groups
+    /// when it disconnects.
+    pub fn add_peer_to_group(&self, id: PeerId, group: &str) -> Result<(), Error> {
+        let l = self.listening.as_ref().ok_or(Error::NotListening)?;
+        if !self.peers.contains_key(&id) {
+            return Err(Error::UnknownPeer(id));
+        }
+        if group.is_empty() {
+            return Err(Error::InvalidParameter("a group needs a name".into()));
+        }
+        l.session.fanout.add_to_group(id, group);
+        Ok(())
+    }
+
+    /// Removes a peer from a group; an error when it was not in it.
+    pub fn remove_peer_from_group(&self, id: PeerId, group: &str) -> Result<(), Error> {
+        let l = self.listening.as_ref().ok_or(Error::NotListening)?;
+        if l.session.fanout.remove_from_group(id, group) {
+            Ok(())
+        } else {
+            Err(Error::InvalidParameter(format!(
+                "peer {id} is not in group \"{group}\""
+            )))
+        }
+    }
+
+    /// The groups a peer is in, sorted.
+    pub fn peer_groups(&self, id: PeerId) -> Vec<String> {
+        self.listening
+            .as_ref()
+            .map(|l| l.session.fanout.groups_of(id))
+            .unwrap_or_default()
+    }
+
+    /// The members of a group (on this server), sorted.
+    pub fn group_peers(&self, group: &str) -> Vec<PeerId> {
+        self.listening
+            .as_ref()
+            .map(|l| l.session.fanout.members(group))
+            .unwrap_or_default()
+    }
+}

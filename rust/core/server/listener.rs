@@ -1,0 +1,117 @@
+//! The listening socket and its accept loop: each accepted connection is admitted under
+//! the connection limits and handed to a connection task, or refused.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::core::connection;
+use crate::core::error::Error;
+use crate::core::observability::stats::Refused;
+use crate::core::policy::limits::{Admission, LimitRefusal};
+use crate::core::session::{Session, stopped};
+use crate::core::way_in::opening;
+
+/// Listen backlog: a burst of clients connecting at once must not overflow it
+/// (Godot's own TCPServer uses 8).
+const BACKLOG: i32 = 1024;
+
+/// Accepts every pending connection until the server stops or the runtime shuts down,
+/// then drops the listener (freeing the port), tells every connection to close with
+/// 1001, and reports that on `done`.
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    session: Arc<Session>,
+    mut shutdown: watch::Receiver<bool>,
+    mut going_away: watch::Receiver<bool>,
+    done: std::sync::mpsc::Sender<()>,
+) {
+    let (stop_connections, for_connections) = watch::channel(false);
+    loop {
+        tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            _ = stopped(&mut going_away) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, remote)) => match session.limits.admit(remote.ip(), session.per_ip_at_accept(remote)) {
+                    Admission::Admitted(slot) => {
+                        tokio::spawn(connection::serve(tcp, remote, session.clone(), for_connections.clone(), slot));
+                    }
+                    Admission::Refused(why, refusing) => {
+                        session.counters.refused(counted(why));
+                        tokio::spawn(opening::refuse(tcp, session.clone(), why, refusing));
+                    }
+                    Admission::Dropped(why) => {
+                        session.counters.refused(counted(why));
+                        drop(tcp);
+                    }
+                },
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    if !is_per_connection_error(&e) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop_connections.send(true);
+    session.fanout.close_all(1001);
+    let _ = done.send(());
+}
+
+fn counted(why: LimitRefusal) -> Refused {
+    match why {
+        LimitRefusal::Total => Refused::Limit,
+        LimitRefusal::PerIp => Refused::PerIpLimit,
+    }
+}
+
+fn is_per_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted
+    )
+}
+
+/// Binds a listening socket: `"*"` is every interface, IPv6 and IPv4 together where
+/// the OS allows it.
+pub(super) fn bind(bind_ip: &str, port: u16) -> Result<std::net::TcpListener, Error> {
+    if bind_ip == "*" {
+        let any6 = SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port);
+        return match bind_addr(any6, true) {
+            Ok(l) => Ok(l),
+            Err(Error::Bind { source, .. }) if source.kind() != std::io::ErrorKind::AddrInUse => {
+                bind_addr(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port), false)
+            }
+            Err(e) => Err(e),
+        };
+    }
+    let ip: IpAddr = bind_ip
+        .trim()
+        .parse()
+        .map_err(|_| Error::InvalidAddress(bind_ip.to_string()))?;
+    bind_addr(SocketAddr::new(ip, port), false)
+}
+
+fn bind_addr(addr: SocketAddr, dual_stack: bool) -> Result<std::net::TcpListener, Error> {
+    let fail = |source| Error::Bind { addr, source };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
+    if dual_stack {
+        socket.set_only_v6(false).map_err(fail)?;
+    }
+    // Lets listen() succeed again right after stop() while old connections linger in
+    // TIME_WAIT. (On Windows this option would allow two listeners: not set there.)
+    #[cfg(not(windows))]
+    socket.set_reuse_address(true).map_err(fail)?;
+    socket.bind(&addr.into()).map_err(fail)?;
+    socket.listen(BACKLOG).map_err(fail)?;
+    socket.set_nonblocking(true).map_err(fail)?;
+    Ok(socket.into())
+}

@@ -1,0 +1,388 @@
+//! The server as the caller's thread sees it: listen, poll, peers, stop.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+
+use crate::core::error::Error;
+use crate::core::fanout::redis_bridge::{Bridge, RedisEvent};
+use crate::core::fanout::{self, Fanout, Missed};
+use crate::core::ids::IdGenerator;
+use crate::core::ids::{IdMap, PeerId};
+use crate::core::observability::stats::Counters;
+use crate::core::peer::{Message, Peer, PeerShared};
+use crate::core::policy::gate::{Decision, UpgradeRequest};
+use crate::core::policy::limits::{Buffers, ConnectionLimits};
+use crate::core::policy::settings::Settings;
+use crate::core::runtime;
+use crate::core::session::{self, RawEvent, Session};
+use crate::core::socket::tls::TlsConfig;
+
+mod groups;
+mod listener;
+mod multiplayer;
+mod observability;
+mod policy;
+mod poll;
+mod upgrades;
+
+pub use multiplayer::{DEFAULT_UNRELIABLE_THRESHOLD, MultiplayerPacket};
+use poll::Drain;
+
+/// What `poll()` reports, per peer in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A client finished the upgrade (in multiplayer mode: and was sent its id).
+    Connected { id: PeerId, protocol: String },
+    /// A message arrived; read it with [`Peer::recv`]. Not reported in multiplayer mode.
+    Message { id: PeerId },
+    /// The client sent a close frame with this code and reason.
+    CloseRequested {
+        id: PeerId,
+        code: u16,
+        reason: String,
+    },
+    /// The connection is gone; clean when both close frames were exchanged.
+    Disconnected { id: PeerId, was_clean: bool },
+    /// An upgrade request waits for [`Server::accept_upgrade`] or
+    /// [`Server::refuse_upgrade`] (only with [`Server::set_approve_upgrades`]).
+    UpgradeRequested(UpgradeRequest),
+    /// An upgrade request the game was asked about did not become a peer (refused, not
+    /// decided in time, or the client left). A `Connected` with the same id follows
+    /// otherwise.
+    UpgradeEnded { id: PeerId },
+    /// A graceful stop ([`Server::stop_gracefully`]) is complete: every peer got 1001 and
+    /// its `Disconnected`; the server is stopped.
+    Drained,
+    /// Peers whose outbound buffer could not take a broadcast (everyone else got it).
+    BroadcastMissed(Missed),
+    /// News of the Redis bridge ([`Server::set_redis_url`]).
+    Redis(RedisEvent),
+}
+
+struct Listening {
+    session: Arc<Session>,
+    /// Broadcasts and groups across processes, when `redis_url` is set.
+    bridge: Option<Bridge>,
+    shutdown: watch::Sender<bool>,
+    accept_done: std::sync::mpsc::Receiver<()>,
+    local_addr: SocketAddr,
+}
+
+/// A WebSocket server. Every method is non-blocking except [`Server::wait`].
+pub struct Server {
+    bind_ip: String,
+    handshake_timeout: Duration,
+    close_timeout: Duration,
+    buffers: Buffers,
+    tls: Option<TlsConfig>,
+    settings: Arc<Settings>,
+    limits: Arc<ConnectionLimits>,
+    counters: Arc<Counters>,
+    /// Drop unreliable packets for peers with more queued (bytes; 0 never).
+    unreliable_threshold: Arc<std::sync::atomic::AtomicUsize>,
+    multiplayer: bool,
+    redis: Option<redis::Client>,
+    redis_prefix: String,
+    ids: Arc<IdGenerator>,
+    listening: Option<Listening>,
+    peers: IdMap<Peer>,
+    /// Peers whose `Disconnected` was in the last batch: still readable with
+    /// [`Server::peer`] until the next poll, so that a batch can be handled in order.
+    departed: IdMap<Peer>,
+    mp_inbox: VecDeque<(Arc<PeerShared>, Message)>,
+    /// Upgrade requests waiting for the game's decision, with what the client offered.
+    pending: IdMap<(oneshot::Sender<Decision>, Vec<String>)>,
+    /// Recently decided requests, to tell "decided twice" from "unknown".
+    decided: VecDeque<PeerId>,
+    drain: Option<Drain>,
+    held_disconnects: Vec<(Arc<PeerShared>, bool)>,
+    scratch: Vec<RawEvent>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Server {
+    /// A stopped server with Godot 3's defaults.
+    pub fn new() -> Self {
+        Server {
+            bind_ip: "*".into(),
+            handshake_timeout: Duration::from_secs(3),
+            close_timeout: Duration::from_secs(3),
+            buffers: Buffers::default(),
+            tls: None,
+            settings: Arc::default(),
+            limits: Arc::default(),
+            counters: Arc::default(),
+            unreliable_threshold: Arc::new(std::sync::atomic::AtomicUsize::new(
+                DEFAULT_UNRELIABLE_THRESHOLD,
+            )),
+            multiplayer: false,
+            redis: None,
+            redis_prefix: "websocket_server".into(),
+            ids: Arc::new(IdGenerator::new()),
+            listening: None,
+            peers: IdMap::default(),
+            departed: IdMap::default(),
+            mp_inbox: VecDeque::new(),
+            pending: IdMap::default(),
+            decided: VecDeque::new(),
+            drain: None,
+            held_disconnects: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The address to listen on: `"*"` for every interface (IPv4 and IPv6), or one IP
+    /// address. Used by the next [`Server::listen`].
+    pub fn set_bind_ip(&mut self, ip: &str) {
+        self.bind_ip = ip.to_string();
+    }
+
+    /// See [`Server::set_bind_ip`].
+    pub fn bind_ip(&self) -> &str {
+        &self.bind_ip
+    }
+
+    /// Time from TCP accept to a completed upgrade (TLS included) before a client is
+    /// dropped. Used by the next [`Server::listen`].
+    pub fn set_handshake_timeout(&mut self, timeout: Duration) {
+        self.handshake_timeout = timeout;
+    }
+
+    /// See [`Server::set_handshake_timeout`].
+    pub fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// How long a close handshake may take before the connection is dropped.
+    pub fn set_close_timeout(&mut self, timeout: Duration) {
+        self.close_timeout = timeout;
+    }
+
+    /// Per-peer buffer limits; only while stopped ([`Error::Busy`] otherwise).
+    pub fn set_buffers(&mut self, buffers: Buffers) -> Result<(), Error> {
+        if self.listening.is_some() {
+            return Err(Error::Busy(
+                "set_buffers() must be called before listen(), or after stop()".into(),
+            ));
+        }
+        self.buffers = buffers;
+        Ok(())
+    }
+
+    /// See [`Server::set_buffers`].
+    pub fn buffers(&self) -> Buffers {
+        self.buffers
+    }
+
+    /// TLS settings (`None` for plain `ws://`). While listening they apply to new
+    /// connections at once; existing connections keep theirs.
+    pub fn set_tls(&mut self, tls: Option<TlsConfig>) {
+        if let Some(l) = &self.listening {
+            *l.session.tls.write() = tls.as_ref().map(|t| t.acceptor.clone());
+        }
+        self.tls = tls;
+    }
+
+    /// Whether TLS is configured.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Starts listening on `port` (0 picks a free one, see [`Server::local_port`]).
+    /// `protocols` are the subprotocols the server speaks; `multiplayer` selects Godot
+    /// 4's multiplayer protocol (id message first, packets through [`Server::mp_get_packet`]).
+    pub fn listen(
+        &mut self,
+        port: u16,
+        protocols: &[String],
+        multiplayer: bool,
+    ) -> Result<(), Error> {
+        if self.listening.is_some() {
+            return Err(Error::AlreadyListening);
+        }
+        if let Some(bad) = protocols.iter().find(|p| !is_token(p)) {
+            return Err(Error::InvalidParameter(format!(
+                "subprotocol \"{bad}\" is not a valid HTTP token (no spaces, commas or quotes)"
+            )));
+        }
+        let std_listener = listener::bind(&self.bind_ip, port)?;
+        let local_addr = std_listener.local_addr().map_err(|source| Error::Bind {
+            addr: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port),
+            source,
+        })?;
+        let (fanout, fanout_queue) = Fanout::new(
+            self.unreliable_threshold
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let session = Arc::new(Session::new(
+            protocols.to_vec(),
+            self.buffers,
+            self.handshake_timeout,
+            self.close_timeout,
+            multiplayer,
+            self.tls.as_ref().map(|t| t.acceptor.clone()),
+            self.settings.clone(),
+            self.limits.clone(),
+            self.counters.clone(),
+            fanout.clone(),
+            self.ids.clone(),
+        ));
+        let (handle, going_away) = runtime::started();
+        let listener = {
+            let _entered = handle.enter();
+            tokio::net::TcpListener::from_std(std_listener).map_err(|source| Error::Bind {
+                addr: local_addr,
+                source,
+            })?
+        };
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (done_tx, accept_done) = std::sync::mpsc::channel();
+        {
+            let session = session.clone();
+            let mut stop = shutdown_rx.clone();
+            let mut away = going_away.clone();
+            let stopped = async move {
+                tokio::select! {
+                    _ = session::stopped(&mut stop) => {},
+                    _ = session::stopped(&mut away) => {},
+                }
+            };
+            let report = move |missed| session.push(RawEvent::Missed(missed));
+            handle.spawn(fanout::run(fanout.clone(), fanout_queue, stopped, report));
+        }
+        let bridge = self.redis.clone().map(|client| {
+            let _entered = handle.enter();
+            let session = session.clone();
+            let mut stop = shutdown_rx.clone();
+            let mut away = going_away.clone();
+            let stopped = async move {
+                tokio::select! {
+                    _ = session::stopped(&mut stop) => {},
+                    _ = session::stopped(&mut away) => {},
+                }
+            };
+            let report_to = session.clone();
+            Bridge::start(
+                client,
+                self.redis_prefix.clone(),
+                fanout.clone(),
+                stopped,
+                move |event| report_to.push(RawEvent::Redis(event)),
+            )
+        });
+        handle.spawn(listener::accept_loop(
+            listener,
+            session.clone(),
+            shutdown_rx,
+            going_away,
+            done_tx,
+        ));
+        self.multiplayer = multiplayer;
+        self.listening = Some(Listening {
+            session,
+            bridge,
+            shutdown,
+            accept_done,
+            local_addr,
+        });
+        Ok(())
+    }
+
+    /// Whether the server is listening.
+    pub fn is_listening(&self) -> bool {
+        self.listening.is_some()
+    }
+
+    /// Whether the server runs Godot's multiplayer protocol.
+    pub fn is_multiplayer(&self) -> bool {
+        self.multiplayer
+    }
+
+    /// The port really bound (useful after `listen(0)`), 0 while stopped.
+    pub fn local_port(&self) -> u16 {
+        self.listening.as_ref().map_or(0, |l| l.local_addr.port())
+    }
+
+    /// Stops listening, frees the port at once and closes every peer with 1001
+    /// (queued messages are flushed first, within the close timeout). No more events
+    /// are reported for this session; peer handles stay readable.
+    pub fn stop(&mut self) {
+        if let Some(l) = self.listening.take() {
+            let _ = l.shutdown.send(true);
+            // The accept task confirms that the listener is dropped (microseconds).
+            let _ = l.accept_done.recv_timeout(Duration::from_secs(2));
+        }
+        self.peers.clear();
+        self.departed.clear();
+        self.mp_inbox.clear();
+        self.pending.clear();
+        self.drain = None;
+        self.settings.set_draining(false);
+        self.held_disconnects.clear();
+        self.multiplayer = false;
+    }
+
+    /// Blocks the calling thread until something happened or `timeout` passed; for
+    /// programs that have no frame loop of their own (tests, examples).
+    pub fn wait(&self, timeout: Duration) -> bool {
+        match &self.listening {
+            Some(l) => l.session.wait(timeout),
+            None => {
+                std::thread::sleep(timeout);
+                false
+            }
+        }
+    }
+
+    /// The peer with this id: while it is connected, and until the next `poll()` after the
+    /// one that reported its `Disconnected` (so every event of a batch can be handled, even
+    /// for a client that came, spoke and left between two polls).
+    pub fn peer(&self, id: PeerId) -> Option<&Peer> {
+        self.peers.get(&id).or_else(|| self.departed.get(&id))
+    }
+
+    /// Whether a peer with this id is connected.
+    pub fn has_peer(&self, id: PeerId) -> bool {
+        self.peers.contains_key(&id)
+    }
+
+    /// The ids of the connected peers.
+    pub fn peer_ids(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peers.keys().copied()
+    }
+
+    /// Number of connected peers.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Starts a close handshake with one peer.
+    pub fn disconnect_peer(&self, id: PeerId, code: u16, reason: &str) -> Result<(), Error> {
+        self.peers
+            .get(&id)
+            .ok_or(Error::UnknownPeer(id))?
+            .close(code, reason)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An HTTP token (RFC 7230), as a subprotocol name must be.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}

@@ -1,0 +1,222 @@
+//! The shape of the source tree, as README's architecture section describes it: the parts
+//! of the core depend on each other one way only, the core never imports `godot`, and no
+//! source file grows past about 600 lines.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Longest source file allowed (lines), tests included.
+const MAX_LINES: usize = 620;
+
+/// Every `.rs` file under `dir`, sorted.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).expect("source folder") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The module path of a file under `rust/core` ("" for `mod.rs`, "peer::shared").
+fn module_of(core: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(core).expect("under core");
+    let mut parts: Vec<String> = rel
+        .with_extension("")
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// The code of a file without its unit tests and comments (doc links are not imports).
+fn code(text: &str) -> String {
+    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The core modules a file names, through `crate::core::` or `super::` paths, mapped to
+/// the longest module path that exists. A child naming its own parent counts; a parent's
+/// `mod child; use child::X` re-export does not (it is how a folder shows its parts).
+fn dependencies(module: &str, text: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
+    let parent = |m: &str| {
+        m.rsplit_once("::")
+            .map_or(String::new(), |(p, _)| p.to_string())
+    };
+    // `super` in `a/b.rs` and in `a/b/mod.rs` (both module a::b) is `a`.
+    let base = parent(module);
+    let mut found = BTreeSet::new();
+    let resolve = |path: String, found: &mut BTreeSet<String>| {
+        let parts: Vec<&str> = path.split("::").collect();
+        for n in (0..=parts.len()).rev() {
+            let candidate = parts[..n].join("::");
+            if modules.contains(&candidate) {
+                if candidate != module {
+                    found.insert(candidate);
+                }
+                return;
+            }
+        }
+    };
+    let code = code(text);
+    for (marker, prefix) in [("crate::core::", String::new()), ("super::", base.clone())] {
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find(marker) {
+            let before = rest[..at].chars().last();
+            rest = &rest[at + marker.len()..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+                && marker == "super::"
+            {
+                continue;
+            }
+            let path: String = rest
+                .chars()
+                .take_while(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == ':'
+                })
+                .collect();
+            let path = path.trim_end_matches(':').to_string();
+            if path.is_empty() {
+                // `super::*` or `super::{A, B}`: the parent itself.
+                if marker == "super::" {
+                    resolve(base.clone(), &mut found);
+                }
+                continue;
+            }
+            let full = if prefix.is_empty() {
+                path
+            } else {
+                format!("{prefix}::{path}")
+            };
+            resolve(full, &mut found);
+        }
+    }
+    found
+}
+
+/// A cycle in `graph`, if there is one.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        state: &mut BTreeMap<String, u8>,
+        stack: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        state.insert(node.to_string(), 1);
+        stack.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            match state.get(next.as_str()) {
+                Some(1) => {
+                    let from = stack.iter().position(|n| n == next).expect("on the stack");
+                    let mut cycle = stack[from..].to_vec();
+                    cycle.push(next.clone());
+                    return Some(cycle);
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(c) = visit(next, graph, state, stack) {
+                        return Some(c);
+                    }
+                }
+            }
+        }
+        stack.pop();
+        state.insert(node.to_string(), 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for node in graph.keys() {
+        if !state.contains_key(node.as_str())
+            && let Some(c) = visit(node, graph, &mut state, &mut Vec::new())
+        {
+            return Some(c);
+        }
+    }
+    None
+}
+
+fn core_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("rust/core");
+    let files = sources(&core);
+    let modules: BTreeSet<String> = files.iter().map(|f| module_of(&core, f)).collect();
+    files
+        .iter()
+        .map(|f| {
+            let module = module_of(&core, f);
+            let text = fs::read_to_string(f).expect("readable source");
+            let deps = dependencies(&module, &text, &modules);
+            (module, deps)
+        })
+        .collect()
+}
+
+#[test]
+fn core_modules_depend_on_each_other_one_way() {
+    let graph = core_graph();
+    assert!(
+        graph.contains_key("server") && graph["server"].contains("session"),
+        "the scan finds imports: {graph:?}"
+    );
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("import circle between core modules: {}", cycle.join(" -> "));
+    }
+}
+
+#[test]
+fn core_parts_depend_on_each_other_one_way() {
+    let top = |m: &str| m.split("::").next().unwrap_or_default().to_string();
+    let mut parts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, deps) in core_graph() {
+        for dep in deps {
+            if top(&dep) != top(&module) && !top(&module).is_empty() {
+                parts.entry(top(&module)).or_default().insert(top(&dep));
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(&parts) {
+        panic!(
+            "import circle between the core's parts (folders): {}",
+            cycle.join(" -> ")
+        );
+    }
+}
+
+#[test]
+fn the_core_never_imports_godot() {
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("rust/core");
+    for file in sources(&core) {
+        let text = code(&fs::read_to_string(&file).expect("readable"));
+        assert!(
+            !text.contains("godot::") && !text.contains("use godot"),
+            "{} imports godot; the core is engine-free",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn no_source_file_is_too_long() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut long = Vec::new();
+    for dir in ["rust"] {
+        for file in sources(&root.join(dir)) {
+            let lines = fs::read_to_string(&file).expect("readable").lines().count();
+            if lines > MAX_LINES {
+                long.push(format!("{} ({lines} lines)", file.display()));
+            }
+        }
+    }
+    assert!(long.is_empty(), "split these along their jobs: {long:?}");
+}
