@@ -72,18 +72,22 @@ pub fn seconds(value: f64, name: &str) -> Result<Duration, Error> {
     }
 }
 
-/// A count limit from GDScript's int (0 for no limit); `None` after reporting a
-/// negative value.
-pub fn count(value: i64, what: &str) -> Option<usize> {
-    match usize::try_from(value) {
-        Ok(v) => Some(v),
-        Err(_) => {
-            godot::global::godot_error!(
-                "{what} is {value}; use 0 for no limit or a positive number (the old value stays)"
-            );
-            None
-        }
+/// As [`seconds`], with 0 for "off".
+pub fn seconds_or_off(value: f64, name: &str) -> Result<Duration, Error> {
+    if value == 0.0 {
+        Ok(Duration::ZERO)
+    } else {
+        seconds(value, &format!("{name} (0 turns it off)"))
     }
+}
+
+/// A count limit from GDScript's int (0 for no limit).
+pub fn count(value: i64, name: &str) -> Result<usize, Error> {
+    usize::try_from(value).map_err(|_| {
+        Error::InvalidParameter(format!(
+            "{name} is {value}; use 0 for no limit or a positive number"
+        ))
+    })
 }
 
 /// A peer id from GDScript's int (ids are int32).
@@ -149,5 +153,7 @@ mod tests {
         assert_eq!(seconds(0.5, "t").unwrap(), Duration::from_millis(500));
         assert!(seconds(0.0, "t").is_err() && seconds(-1.0, "t").is_err());
         assert!(seconds(f64::NAN, "t").is_err() && seconds(1e300, "t").is_err());
+        assert_eq!(count(0, "n").unwrap(), 0);
+        assert!(count(-1, "n").is_err());
     }
 }

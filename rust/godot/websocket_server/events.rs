@@ -1,0 +1,104 @@
+//! From the core's events to Godot's signals, in the order things happened.
+
+use std::collections::HashMap;
+
+use godot::prelude::*;
+
+use super::WebSocketServer;
+use crate::core::{Event, RedisEvent};
+use crate::godot::request;
+use crate::godot::websocket_server_peer::WebSocketServerPeer;
+
+impl WebSocketServer {
+    /// Takes the core's events and emits their signals.
+    pub(super) fn poll_events(&mut self) {
+        self.finish_tls_renewal();
+        let mut unpublished: HashMap<String, i64> = HashMap::new();
+        let mut events = std::mem::take(&mut self.events);
+        self.server.poll(&mut events);
+        let multiplayer = self.server.is_multiplayer();
+        for event in events.drain(..) {
+            if matches!(event, Event::Drained) {
+                self.peers.clear();
+                self.upgrade_data.clear();
+                self.signals().drained().emit();
+                break;
+            }
+            // A signal handler may have stopped the server: nothing more to report.
+            if !self.server.is_listening() {
+                break;
+            }
+            match event {
+                Event::Connected { id, protocol } => {
+                    if let Some(peer) = self.server.peer(id) {
+                        let data = self.upgrade_data.remove(&id).unwrap_or_default();
+                        self.peers
+                            .insert(id, WebSocketServerPeer::wrap(peer.clone(), data));
+                    }
+                    self.signals()
+                        .client_connected()
+                        .emit(i64::from(id), &GString::from(&protocol));
+                    self.signals().peer_connected().emit(i64::from(id));
+                }
+                Event::Message { id } => {
+                    // A handler that read this client's later messages already (a loop
+                    // over get_available_packet_count()) has nothing left to be told.
+                    let unread = self
+                        .server
+                        .peer(id)
+                        .is_some_and(|p| p.available_packets() > 0);
+                    if !multiplayer && unread {
+                        let name = self.data_received_name.clone();
+                        self.base_mut()
+                            .emit_signal(&name, &[i64::from(id).to_variant()]);
+                    }
+                }
+                Event::CloseRequested { id, code, reason } => {
+                    self.signals().client_close_request().emit(
+                        i64::from(id),
+                        i64::from(code),
+                        &GString::from(&reason),
+                    );
+                }
+                Event::Disconnected { id, was_clean } => {
+                    self.signals()
+                        .client_disconnected()
+                        .emit(i64::from(id), was_clean);
+                    self.signals().peer_disconnected().emit(i64::from(id));
+                    self.peers.remove(&id);
+                }
+                Event::UpgradeRequested(request) => {
+                    let dict = request::request_dict(&request);
+                    self.signals()
+                        .upgrade_requested()
+                        .emit(i64::from(request.id), &dict);
+                }
+                Event::UpgradeEnded { id } => {
+                    self.upgrade_data.remove(&id);
+                }
+                Event::Drained => {}
+                Event::Redis(RedisEvent::Connected) => {
+                    self.signals().redis_connected().emit();
+                }
+                Event::Redis(RedisEvent::Error(message)) => {
+                    godot_error!("WebSocketServer (redis_url): {message}");
+                    self.signals().redis_error().emit(&GString::from(&message));
+                }
+                Event::Redis(RedisEvent::Unpublished(group)) => {
+                    *unpublished.entry(group.unwrap_or_default()).or_insert(0) += 1;
+                }
+                Event::BroadcastMissed(missed) => {
+                    let ids: PackedInt32Array = missed.peers.iter().copied().collect();
+                    let group = GString::from(missed.group.as_deref().unwrap_or_default());
+                    self.signals().broadcast_missed().emit(&ids, &group);
+                }
+            }
+        }
+        self.events = events;
+        for (group, count) in unpublished {
+            self.signals()
+                .redis_unpublished()
+                .emit(&GString::from(&group), count);
+        }
+    }
+}
