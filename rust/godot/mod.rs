@@ -6,6 +6,7 @@
 //! rustdoc cannot resolve.
 #![allow(rustdoc::broken_intra_doc_links)]
 
+mod editor_help;
 mod errors;
 mod monitors;
 mod raw_packet;
