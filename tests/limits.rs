@@ -9,16 +9,6 @@ use std::time::Duration;
 use common::*;
 use godot_websocket_server::core::{Event, Refused};
 
-fn status_of(err: tokio_tungstenite::tungstenite::Error) -> (u16, String) {
-    match err {
-        tokio_tungstenite::tungstenite::Error::Http(resp) => (
-            resp.status().as_u16(),
-            String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned(),
-        ),
-        other => panic!("expected an HTTP refusal, got {other:?}"),
-    }
-}
-
 /// A tokio-tungstenite client whose socket has the source address `from`.
 async fn connect_from(
     from: &str,
@@ -57,18 +47,18 @@ fn max_connections_counts_handshakes_and_frees_slots() {
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 2);
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(server.open_connections(), 3);
-    let (status, body) = status_of(rt.block_on(connect(&u, &[])).unwrap_err());
+    let (status, body) = refusal(rt.block_on(connect(&u, &[])).unwrap_err());
     assert_eq!(status, 503);
     assert!(body.contains("max_connections"), "{body}");
     // The half-open socket finishes its upgrade: it was counted, so it gets in.
     finish_upgrade(&mut half);
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 3);
-    assert_eq!(status_of(rt.block_on(connect(&u, &[])).unwrap_err()).0, 503);
+    assert_eq!(refusal(rt.block_on(connect(&u, &[])).unwrap_err()).0, 503);
     // One leaves: exactly one slot frees up.
     drop(a);
     poll_until(&mut server, &mut log, 5, |l| disconnects(l) == 1);
     let c = rt.block_on(connect(&u, &[])).unwrap();
-    assert_eq!(status_of(rt.block_on(connect(&u, &[])).unwrap_err()).0, 503);
+    assert_eq!(refusal(rt.block_on(connect(&u, &[])).unwrap_err()).0, 503);
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 4);
     // Refused clients never became peers, and were counted.
     poll_for(&mut server, &mut log, 200);
@@ -90,14 +80,14 @@ fn max_connections_per_ip_is_per_address() {
     let port = server.local_port();
     let a1 = rt.block_on(connect_from("127.0.0.1", port)).unwrap();
     let a2 = rt.block_on(connect_from("127.0.0.1", port)).unwrap();
-    let (status, body) = status_of(rt.block_on(connect_from("127.0.0.1", port)).unwrap_err());
+    let (status, body) = refusal(rt.block_on(connect_from("127.0.0.1", port)).unwrap_err());
     assert_eq!(status, 503);
     assert!(body.contains("max_connections_per_ip"), "{body}");
     // Another address still gets in, up to its own limit.
     let b1 = rt.block_on(connect_from("127.0.0.2", port)).unwrap();
     let b2 = rt.block_on(connect_from("127.0.0.2", port)).unwrap();
     assert_eq!(
-        status_of(rt.block_on(connect_from("127.0.0.2", port)).unwrap_err()).0,
+        refusal(rt.block_on(connect_from("127.0.0.2", port)).unwrap_err()).0,
         503
     );
     let mut log = Vec::new();

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Windows build of the core, run for real under wine (Debian's wine64) on this Linux
 # machine:
-#   1. the core's integration tests whose clients are Rust and in-process (core_server,
-#      limits, multiplayer, proxies), built for x86_64-pc-windows-gnu;
+#   1. the core's integration tests whose clients are Rust and in-process (server,
+#      way_in, connection, peer, limits, multiplayer, proxies), built for
+#      x86_64-pc-windows-gnu;
 #   2. the core echo example under wine, answered to Python `websockets` from Linux;
 #   3. the Autobahn Testsuite's fuzzingclient from Linux against that echo (0 FAILED).
 # The Windows DLL inside a Windows Godot cannot be run here (no registry has a Windows
@@ -18,7 +19,7 @@ wine=/usr/lib/wine/wine64
 cross_ensure_apt "$wine" wine64
 cross_env windows-x86_64
 triple="$cross_triple"
-tests=(--test core_server --test limits --test multiplayer --test proxies)
+tests=(--test server --test way_in --test connection --test peer --test limits --test multiplayer --test proxies)
 
 # Build the test programs and the echo example; note where cargo put each test program.
 log="$(mktemp)"
@@ -27,7 +28,7 @@ trap 'kill "${echo_pid:-}" 2>/dev/null || true; WINEPREFIX="$work/prefix" /usr/l
 cargo +nightly test "${cross_cargo_args[@]}" --target "$triple" "${tests[@]}" --no-run 2>&1 | tee "$log" >&2
 cargo +nightly build "${cross_cargo_args[@]}" --target "$triple" --example echo >&2
 mapfile -t programs < <(sed -n 's/.*Executable .* (\(.*\.exe\))$/\1/p' "$log")
-[ ${#programs[@]} -eq 4 ] || { say "expected 4 test programs, cargo built ${#programs[@]}"; exit 1; }
+[ ${#programs[@]} -eq $(( ${#tests[@]} / 2 )) ] || { say "expected $(( ${#tests[@]} / 2 )) test programs, cargo built ${#programs[@]}"; exit 1; }
 
 # Wine 8.0 has no bcryptprimitives.dll (Windows 10+ does): a stand-in next to the programs.
 shim="$cross_cache/wine/bcryptprimitives.dll"

@@ -131,6 +131,59 @@ pub async fn next_close(
     }
 }
 
+/// The HTTP status and body a refused upgrade got.
+pub fn refusal(err: tokio_tungstenite::tungstenite::Error) -> (u16, String) {
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => (
+            resp.status().as_u16(),
+            String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned(),
+        ),
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+}
+
+/// The HTTP status a refused upgrade got.
+pub fn refusal_status(err: tokio_tungstenite::tungstenite::Error) -> u16 {
+    refusal(err).0
+}
+
+/// The server's answer to a client's upgrade.
+pub type Response = tokio_tungstenite::tungstenite::handshake::client::Response;
+
+/// Connects with extra request headers; the response too.
+pub async fn connect_with(
+    url: &str,
+    headers: &[(&'static str, &str)],
+) -> Result<(Client, Response), tokio_tungstenite::tungstenite::Error> {
+    let mut req = url.into_client_request().unwrap();
+    for (k, v) in headers {
+        req.headers_mut()
+            .insert(*k, HeaderValue::from_str(v).unwrap());
+    }
+    tokio_tungstenite::connect_async(req).await
+}
+
+/// Reads until EOF or error; returns what came and whether the server closed within `secs`.
+pub fn read_to_close(s: &mut std::net::TcpStream, secs: u64) -> (Vec<u8>, bool) {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return (out, false);
+            }
+            Err(_) => return (out, true),
+        }
+    }
+}
+
 /// A minimal valid upgrade request, as a raw client writes it.
 pub const UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
