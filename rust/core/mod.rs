@@ -15,6 +15,8 @@
 //!   order and writes each frame for an idle plain socket itself (`direct`), or hands it
 //!   to the connection's task.
 
+#![warn(missing_docs)]
+
 mod connection;
 mod error;
 mod fanout;

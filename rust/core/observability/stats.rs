@@ -146,16 +146,19 @@ pub struct Stats {
     pub accepted: u64,
     /// Connections that did not, by reason (indexed as [`Refused::ALL`]).
     pub refused: [u64; Refused::ALL.len()],
-    /// Messages and bytes (payload) received.
+    /// Messages received.
     pub messages_in: u64,
+    /// Payload bytes received.
     pub bytes_in: u64,
-    /// Messages and bytes (payload) written to sockets.
+    /// Messages written to sockets.
     pub messages_out: u64,
+    /// Payload bytes written to sockets.
     pub bytes_out: u64,
     /// Unreliable packets dropped for congested peers.
     pub dropped: u64,
-    /// The last `poll()` and the mean of all, in nanoseconds.
+    /// How long the last `poll()` took, in nanoseconds.
     pub poll_last_ns: u64,
+    /// The mean duration of every `poll()`, in nanoseconds.
     pub poll_average_ns: u64,
 }
 

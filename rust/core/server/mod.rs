@@ -36,24 +36,43 @@ use poll::Drain;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A client finished the upgrade (in multiplayer mode: and was sent its id).
-    Connected { id: PeerId, protocol: String },
+    Connected {
+        /// The new peer.
+        id: PeerId,
+        /// The subprotocol agreed ("" for none).
+        protocol: String,
+    },
     /// A message arrived; read it with [`Peer::recv`]. Not reported in multiplayer mode.
-    Message { id: PeerId },
+    Message {
+        /// The peer it came from.
+        id: PeerId,
+    },
     /// The client sent a close frame with this code and reason.
     CloseRequested {
+        /// The peer.
         id: PeerId,
+        /// The close code (1005 when the frame had none).
         code: u16,
+        /// The close reason.
         reason: String,
     },
     /// The connection is gone; clean when both close frames were exchanged.
-    Disconnected { id: PeerId, was_clean: bool },
+    Disconnected {
+        /// The peer.
+        id: PeerId,
+        /// Whether both close frames were exchanged.
+        was_clean: bool,
+    },
     /// An upgrade request waits for [`Server::accept_upgrade`] or
     /// [`Server::refuse_upgrade`] (only with [`Server::set_approve_upgrades`]).
     UpgradeRequested(UpgradeRequest),
     /// An upgrade request the game was asked about did not become a peer (refused, not
     /// decided in time, or the client left). A `Connected` with the same id follows
     /// otherwise.
-    UpgradeEnded { id: PeerId },
+    UpgradeEnded {
+        /// The request's id.
+        id: PeerId,
+    },
     /// A graceful stop ([`Server::stop_gracefully`]) is complete: every peer got 1001 and
     /// its `Disconnected`; the server is stopped.
     Drained,
