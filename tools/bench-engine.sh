@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark inside the engine (benches/engine.rs): ours vs Godot's multiplayer server vs
+# The benchmark inside the engine (benches/engine/): ours vs Godot's multiplayer server vs
 # Godot's TCPServer + WebSocketPeer, three GDScript echo servers on the engine tools/godot.sh
 # finds, one after the other in one run, with the load from a Rust client. Prints a table
 # of figures and ratios. About 8 minutes; --quick about 2.

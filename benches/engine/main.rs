@@ -1,0 +1,172 @@
+//! The benchmark inside the engine (`bash tools/bench-engine.sh [--quick]`): three headless
+//! echo servers in GDScript on the same Godot build, one after the other in one run
+//! (godot-project/bench/echo_server.gd): ours (`WebSocketServer`), Godot's multiplayer
+//! server (`WebSocketMultiplayerPeer.create_server`) and Godot's `TCPServer` +
+//! `WebSocketPeer`. The load comes from this process (tokio-tungstenite clients); each server
+//! reports its own frame statistics. Lines: burst of connects, idle clients, closed-loop
+//! throughput, latency at the default frame rate and at 60 fps, high-level multiplayer RPC
+//! round trips (godot-project/bench/mp_rpc.gd, stock clients), fan-out. Prints one table
+//! with the figures and ours / theirs.
+
+mod capture;
+mod lines;
+mod process;
+mod rpc;
+mod table;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+use crate::{lines::*, process::*, rpc::*, table::*};
+
+pub(crate) const KINDS: [&str; 3] = ["ours", "godot_mp", "tcp"];
+
+pub(crate) struct Plan {
+    pub(crate) quick: bool,
+    /// Lines to run (all when empty).
+    pub(crate) only: Vec<String>,
+    /// How long the lines other than the burst wait for their clients to connect.
+    pub(crate) connect_wait: Duration,
+    pub(crate) bursts: Vec<usize>,
+    pub(crate) burst_wait: Duration,
+    pub(crate) idle_levels: Vec<usize>,
+    pub(crate) idle_wait: Duration,
+    pub(crate) throughput_secs: u64,
+    pub(crate) latency_clients: usize,
+    pub(crate) latency_secs: u64,
+    pub(crate) rpc_clients: usize,
+    pub(crate) rpc_secs: u64,
+    /// The RPC line with the server on core 0 and the clients' process on core 1.
+    pub(crate) rpc_split_cores: bool,
+    pub(crate) fanout_clients: usize,
+    pub(crate) fanout_secs: u64,
+    /// More numbers of clients for our fan-out alone (is its main-thread cost flat?).
+    pub(crate) fanout_levels: Vec<usize>,
+}
+
+impl Plan {
+    pub(crate) fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                only: vec![],
+                connect_wait: Duration::from_secs(8),
+                bursts: vec![1000],
+                burst_wait: Duration::from_secs(3),
+                idle_levels: vec![100, 1000],
+                idle_wait: Duration::from_secs(8),
+                throughput_secs: 2,
+                latency_clients: 200,
+                latency_secs: 2,
+                rpc_clients: 50,
+                rpc_secs: 2,
+                rpc_split_cores: false,
+                fanout_clients: 200,
+                fanout_secs: 2,
+                fanout_levels: vec![],
+            }
+        } else {
+            Plan {
+                quick,
+                only: vec![],
+                connect_wait: Duration::from_secs(30),
+                bursts: vec![1000, 10000],
+                burst_wait: Duration::from_secs(15),
+                idle_levels: vec![100, 1000, 3000, 10000],
+                idle_wait: Duration::from_secs(40),
+                throughput_secs: 5,
+                latency_clients: 1000,
+                latency_secs: 8,
+                rpc_clients: 100,
+                rpc_secs: 8,
+                rpc_split_cores: false,
+                fanout_clients: 1000,
+                fanout_secs: 8,
+                fanout_levels: vec![100, 10000],
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes
+
+fn main() {
+    let quick =
+        std::env::args().any(|a| a == "--quick") || std::env::var_os("BENCH_QUICK").is_some();
+    let mut plan = Plan::new(quick);
+    plan.only = std::env::args()
+        .filter_map(|a| a.strip_prefix("--only=").map(str::to_string))
+        .flat_map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    // Longer throughput runs, e.g. to attach a profiler to one server.
+    if let Some(secs) = std::env::args().find_map(|a| {
+        a.strip_prefix("--throughput-secs=")
+            .and_then(|s| s.parse().ok())
+    }) {
+        plan.throughput_secs = secs;
+    }
+    plan.rpc_split_cores = std::env::args().any(|a| a == "--rpc-split-cores");
+    let run = |line: &str| plan.only.is_empty() || plan.only.iter().any(|o| o == line);
+    let godot = godot();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let mut table = Table { rows: Vec::new() };
+    println!(
+        "bench-engine{}: Godot {}, {} cores",
+        if plan.quick { " --quick" } else { "" },
+        String::from_utf8_lossy(
+            &Command::new(&godot)
+                .args(["--headless", "--version"])
+                .output()
+                .unwrap()
+                .stdout
+        )
+        .trim(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    rt.block_on(async {
+        for kind in KINDS.into_iter().filter(|_| run("burst")) {
+            line_burst(&godot, &plan, &mut table, kind).await;
+        }
+        for kind in KINDS.into_iter().filter(|_| run("idle")) {
+            line_idle(&godot, &plan, &mut table, kind).await;
+        }
+        // --quick measures the capacity only (it must stay under 2 minutes).
+        let pacings: &[bool] = if plan.quick { &[true] } else { &[false, true] };
+        for &unpaced in pacings {
+            for kind in KINDS.into_iter().filter(|_| run("throughput")) {
+                line_throughput(&godot, &plan, &mut table, kind, unpaced).await;
+            }
+        }
+        for fps in [None, Some(60)] {
+            for kind in KINDS.into_iter().filter(|_| run("latency")) {
+                line_latency(&godot, &plan, &mut table, kind, fps).await;
+            }
+        }
+        for kind in KINDS.into_iter().filter(|_| run("fanout")) {
+            let (clients, secs) = (plan.fanout_clients, plan.fanout_secs);
+            line_fanout(&godot, &plan, &mut table, kind, clients, secs).await;
+        }
+        for &clients in plan.fanout_levels.iter().filter(|_| run("fanout")) {
+            line_fanout(&godot, &plan, &mut table, "ours", clients, 4).await;
+        }
+    });
+    for kind in ["ours", "godot_mp"].into_iter().filter(|_| run("rpc")) {
+        line_rpc(&godot, &plan, &mut table, kind);
+    }
+    table.print();
+    println!(
+        "\nbench-engine took {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
