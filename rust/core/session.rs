@@ -133,3 +133,11 @@ impl Session {
 pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
+
+/// Resolves once the server stops (`stop`) or the runtime shuts down (`away`).
+pub(crate) async fn ended(mut stop: watch::Receiver<bool>, mut away: watch::Receiver<bool>) {
+    tokio::select! {
+        _ = stopped(&mut stop) => {},
+        _ = stopped(&mut away) => {},
+    }
+}

@@ -267,34 +267,18 @@ impl Server {
         let (done_tx, accept_done) = std::sync::mpsc::channel();
         {
             let session = session.clone();
-            let mut stop = shutdown_rx.clone();
-            let mut away = going_away.clone();
-            let stopped = async move {
-                tokio::select! {
-                    _ = session::stopped(&mut stop) => {},
-                    _ = session::stopped(&mut away) => {},
-                }
-            };
+            let stopped = session::ended(shutdown_rx.clone(), going_away.clone());
             let report = move |missed| session.push(RawEvent::Missed(missed));
             handle.spawn(fanout::run(fanout.clone(), fanout_queue, stopped, report));
         }
         let bridge = self.redis.clone().map(|client| {
             let _entered = handle.enter();
-            let session = session.clone();
-            let mut stop = shutdown_rx.clone();
-            let mut away = going_away.clone();
-            let stopped = async move {
-                tokio::select! {
-                    _ = session::stopped(&mut stop) => {},
-                    _ = session::stopped(&mut away) => {},
-                }
-            };
             let report_to = session.clone();
             Bridge::start(
                 client,
                 self.redis_prefix.clone(),
                 fanout.clone(),
-                stopped,
+                session::ended(shutdown_rx.clone(), going_away.clone()),
                 move |event| report_to.push(RawEvent::Redis(event)),
             )
         });
