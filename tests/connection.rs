@@ -53,11 +53,8 @@ fn message_sizes_up_to_the_inbound_limit_and_1009_beyond() {
 fn clean_close_started_by_the_client() {
     let rt = client_runtime();
     let mut server = listening(&[], |_| {});
-    let mut c = rt.block_on(connect(&url(&server), &[])).unwrap();
-    let mut log = Vec::new();
-    poll_until(&mut server, &mut log, 5, |l| !connected_ids(l).is_empty());
-    let id = connected_ids(&log)[0];
-    let peer = server.peer(id).unwrap().clone();
+    let (mut c, mut log, peer) = one_client(&rt, &mut server);
+    let id = peer.id();
     let reply = rt.block_on(async {
         c.close(Some(CloseFrame {
             code: CloseCode::Library(4001),
@@ -96,11 +93,8 @@ fn clean_close_started_by_the_client() {
 fn clean_close_started_by_the_server() {
     let rt = client_runtime();
     let mut server = listening(&[], |_| {});
-    let mut c = rt.block_on(connect(&url(&server), &[])).unwrap();
-    let mut log = Vec::new();
-    poll_until(&mut server, &mut log, 5, |l| !connected_ids(l).is_empty());
-    let id = connected_ids(&log)[0];
-    let peer = server.peer(id).unwrap().clone();
+    let (mut c, mut log, peer) = one_client(&rt, &mut server);
+    let id = peer.id();
     peer.send(Bytes::from_static(b"last words"), true).unwrap();
     server.disconnect_peer(id, 4002, "kicked").unwrap();
     assert_eq!(peer.ready_state(), ReadyState::Closing);

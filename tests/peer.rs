@@ -76,11 +76,8 @@ fn outbound_limit_fails_sends_and_loses_nothing() {
 fn messages_sent_before_a_close_stay_readable_after_it() {
     let rt = client_runtime();
     let mut server = listening(&[], |_| {});
-    let mut c = rt.block_on(connect(&url(&server), &[])).unwrap();
-    let mut log = Vec::new();
-    poll_until(&mut server, &mut log, 5, |l| !connected_ids(l).is_empty());
-    let id = connected_ids(&log)[0];
-    let peer = server.peer(id).unwrap().clone();
+    let (mut c, mut log, peer) = one_client(&rt, &mut server);
+    let id = peer.id();
     rt.block_on(async {
         for i in 0..10 {
             c.send(Message::text(format!("m{i}"))).await.unwrap();

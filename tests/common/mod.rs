@@ -8,7 +8,7 @@ pub mod services;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use godot_websocket_server::core::{Event, Server};
+use godot_websocket_server::core::{Event, Peer, Server};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
@@ -114,6 +114,16 @@ pub async fn connect(
     tokio_tungstenite::connect_async(req)
         .await
         .map(|(ws, _)| ws)
+}
+
+/// Connects one tokio-tungstenite client to `server` and polls until it is a peer: the
+/// client, the events so far, and the peer.
+pub fn one_client(rt: &tokio::runtime::Runtime, server: &mut Server) -> (Client, Vec<Event>, Peer) {
+    let c = rt.block_on(connect(&url(server), &[])).unwrap();
+    let mut log = Vec::new();
+    poll_until(server, &mut log, 5, |l| !connected_ids(l).is_empty());
+    let peer = server.peer(connected_ids(&log)[0]).unwrap().clone();
+    (c, log, peer)
 }
 
 /// Reads until the close frame; skips other messages; panics on anything else.
