@@ -317,7 +317,9 @@ fn e_id(e: &Event) -> i32 {
         | Event::Message { id }
         | Event::CloseRequested { id, .. }
         | Event::Disconnected { id, .. }
-        | Event::UpgradeEnded { id } => *id,
+        | Event::UpgradeEnded { id }
+        | Event::Away { id }
+        | Event::Back { id } => *id,
         Event::UpgradeRequested(r) => r.id,
         Event::Drained | Event::BroadcastMissed(_) | Event::Redis(_) => 0,
     }

@@ -28,6 +28,7 @@ mod observability;
 mod peer;
 mod policy;
 mod request;
+mod resume;
 pub mod runtime;
 mod server;
 mod session;

@@ -18,6 +18,7 @@ use crate::core::peer::{Message, PeerShared};
 use crate::core::policy::gate::{Decision, UpgradeRequest};
 use crate::core::policy::limits::{Buffers, ConnectionLimits};
 use crate::core::policy::settings::Settings;
+use crate::core::resume::Registry;
 
 /// What a connection task reports, in the order it happened.
 pub(crate) enum RawEvent {
@@ -29,6 +30,10 @@ pub(crate) enum RawEvent {
         reason: String,
     },
     Disconnected(Arc<PeerShared>, bool),
+    /// A session's connection broke: the peer waits for its client to come back.
+    Away(Arc<PeerShared>),
+    /// A session's client came back.
+    Back(Arc<PeerShared>),
     /// An upgrade waits for the game's decision, to be sent through the channel.
     UpgradeRequested(UpgradeRequest, tokio::sync::oneshot::Sender<Decision>),
     /// An upgrade the game was asked about did not become a peer.
@@ -51,6 +56,8 @@ pub(crate) struct Session {
     pub limits: Arc<ConnectionLimits>,
     pub counters: Arc<Counters>,
     pub fanout: Arc<Fanout>,
+    /// Live sessions (`reconnect_grace_period`), by secret.
+    pub sessions: Registry,
     ids: Arc<IdGenerator>,
     events: Mutex<Vec<RawEvent>>,
     ready: Condvar,
@@ -82,6 +89,7 @@ impl Session {
             limits,
             counters,
             fanout,
+            sessions: Registry::default(),
             ids,
             events: Mutex::new(Vec::new()),
             ready: Condvar::new(),

@@ -37,5 +37,6 @@ pub fn request_dict(request: &UpgradeRequest) -> VarDictionary {
     dict.set("port", i64::from(request.remote.port()));
     dict.set("protocols", &offered);
     dict.set("protocol", request.protocol.as_str());
+    dict.set("returning", request.returning.map_or(0, i64::from));
     dict
 }

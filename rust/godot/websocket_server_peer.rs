@@ -156,6 +156,13 @@ impl WebSocketServerPeer {
         self.peer.as_ref().is_some_and(|p| p.is_open())
     }
 
+    /// Whether this client's connection broke and it may still come back
+    /// ([member WebSocketServer.reconnect_grace_period]); it stays connected meanwhile.
+    #[func]
+    fn is_away(&self) -> bool {
+        self.peer.as_ref().is_some_and(|p| p.is_away())
+    }
+
     /// Whether the packet returned by the last [method PacketPeer.get_packet] came as text.
     #[func]
     fn was_string_packet(&self) -> bool {

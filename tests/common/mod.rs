@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod services;
+pub mod session;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

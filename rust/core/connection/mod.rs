@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+mod away;
 mod heartbeat;
 mod reader;
 mod writer;
@@ -28,6 +29,7 @@ use crate::core::observability::stats::{Counters, Refused};
 use crate::core::peer::{Command, Peer, PeerShared, ReadyState, ServerParts};
 use crate::core::policy::limits::Slot;
 use crate::core::policy::rate::RateLimiter;
+use crate::core::resume::{Resumable, Returning};
 use crate::core::runtime;
 use crate::core::session::{RawEvent, Session, stopped};
 use crate::core::socket::stream::ServerStream;
@@ -72,6 +74,8 @@ pub(crate) async fn serve(
         id,
         remote,
         asked,
+        ask,
+        returning,
     } = match opened {
         Ok(opened) => opened,
         // Timed out, refused or failed: never a peer.
@@ -82,8 +86,37 @@ pub(crate) async fn serve(
             return;
         }
     };
+    // A client coming back to its session: its peer's task takes the connection over.
+    let (stream, leftover) = match returning {
+        None => (stream, leftover),
+        Some((_, state)) => {
+            let received = ask.and_then(|a| a.resume).map_or(0, |(_, n)| n);
+            let back = Returning {
+                stream,
+                leftover,
+                remote,
+                received,
+            };
+            match state.hand_over(back) {
+                Ok(()) => {
+                    if asked {
+                        session.push(RawEvent::UpgradeEnded(id));
+                    }
+                    return;
+                }
+                // The session ended meanwhile: a new one.
+                Err(back) => (back.stream, back.leftover),
+            }
+        }
+    };
+    let grace = session.settings.reconnect_grace();
+    let resumable = (ask.is_some() && !grace.is_zero()).then(|| session.sessions.open(id));
     let secure = matches!(stream, ServerStream::Tls(_));
-    let (stream, direct) = stream.share();
+    // A session's connection changes: its messages go through its task only.
+    let (stream, direct) = match resumable {
+        Some(_) => (stream, None),
+        None => stream.share(),
+    };
     let peer = Arc::new(PeerShared::new(
         id,
         remote,
@@ -92,28 +125,29 @@ pub(crate) async fn serve(
         direct,
         ServerParts {
             limits: session.buffers,
+            resumable: resumable.clone(),
             counters: session.counters.clone(),
             queue: session.fanout.clone(),
         },
     ));
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(Some(session.buffers.in_bytes))
-        .max_frame_size(Some(session.buffers.in_bytes));
-    let mut ws =
-        WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config)).await;
-    if session.multiplayer {
-        let id_msg = WsMessage::Binary(Bytes::copy_from_slice(&multiplayer::id_message(id)));
-        if timeout(session.handshake_timeout, ws.send(id_msg))
+    let _registered = resumable
+        .as_ref()
+        .map(|state| Registered(&session, &peer, state));
+    let mut ws = websocket(stream, leftover, &session).await;
+    let first = if session.multiplayer {
+        Some(Bytes::copy_from_slice(&multiplayer::id_message(id)))
+    } else {
+        ask.map(|_| away::welcome(&peer, grace, false))
+    };
+    if let Some(first) = first
+        && timeout(session.handshake_timeout, ws.send(WsMessage::Binary(first)))
             .await
             .map_or(true, |r| r.is_err())
-        {
-            if asked {
-                session.push(RawEvent::UpgradeEnded(id));
-            }
-            return session.counters.refused(Refused::BadRequest);
+    {
+        if asked {
+            session.push(RawEvent::UpgradeEnded(id));
         }
+        return session.counters.refused(Refused::BadRequest);
     }
     session.counters.accepted();
     session.fanout.joined(&peer);
@@ -131,8 +165,35 @@ pub(crate) async fn serve(
     if *shutdown.borrow() {
         let _ = Peer(peer.clone()).close(1001, "");
     }
-    drop(shutdown);
-    guard.clean = run(ws, &peer, &session).await;
+    guard.clean = match &resumable {
+        None => {
+            drop(shutdown);
+            run(ws, &peer, &session).await == RunEnd::Closed(true)
+        }
+        Some(state) => away::serve_session(ws, &peer, state, &session, shutdown).await,
+    };
+}
+
+/// The WebSocket over an upgraded stream, with the session's limits.
+async fn websocket(stream: ServerStream, leftover: Vec<u8>, session: &Session) -> Ws {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(Some(session.buffers.in_bytes))
+        .max_frame_size(Some(session.buffers.in_bytes));
+    WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config)).await
+}
+
+/// A session's secret opens nothing once its peer's task ends, and what it kept for
+/// replay is no longer queued.
+struct Registered<'a>(&'a Session, &'a PeerShared, &'a Arc<Resumable>);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.sessions.close(self.2);
+        let (packets, bytes) = self.2.forget();
+        self.1.sent(packets, bytes);
+    }
 }
 
 /// A peer's end: counted, and out of the fan-out's peers and groups.
@@ -162,6 +223,18 @@ impl Drop for Disconnect<'_> {
     }
 }
 
+/// How a connection ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum RunEnd {
+    /// Closed: cleanly when both close frames were exchanged; by a close that did not
+    /// complete, a kill, or a protocol failure otherwise.
+    Closed(bool),
+    /// The network failed it (reset, error, heartbeat): a session's client may return.
+    Broken,
+    /// A session's client came back on another connection, which replaces this one.
+    Replaced,
+}
+
 /// How one round of reading and writing ended.
 pub(super) enum Outcome {
     /// The connection is over; clean when both close frames were exchanged.
@@ -170,10 +243,12 @@ pub(super) enum Outcome {
     NoDelay(bool),
     /// Fail the connection with this close code (protocol error, too big, bad UTF-8).
     Fail(u16, &'static str),
+    /// The connection is over this way.
+    Ended(RunEnd),
 }
 
-/// Reads and writes until the connection ends. Returns whether it closed cleanly.
-async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> bool {
+/// Reads and writes until the connection ends.
+async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> RunEnd {
     let close_timer = async {
         peer.close_started.notified().await;
         sleep(session.close_timeout).await;
@@ -201,6 +276,7 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> bool {
                             failing = Some((code, reason));
                             grace = Some(Box::pin(drained(peer, FAIL_GRACE)));
                         }
+                        Outcome::Done(false) => break Outcome::Ended(RunEnd::Broken),
                         other => break other,
                     },
                     _ = OptionFuture::from(grace.as_mut()), if grace.is_some() => {
@@ -213,13 +289,13 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> bool {
                         // After the client's close frame nothing more may be sent:
                         // let the reader finish the handshake.
                         WriteEnd::Failed if peer.state() == ReadyState::Closing => writer_done = true,
-                        WriteEnd::Failed => break Outcome::Done(false),
+                        WriteEnd::Failed => break Outcome::Ended(RunEnd::Broken),
                     },
                     _ = beat(&heartbeat, peer), if heartbeat.is_some() => {
                         let reading = !peer.reader_paused.load(Ordering::Acquire);
                         let hb = heartbeat.as_mut().expect("guarded");
                         match hb.check(Instant::now(), peer.last_received(), reading) {
-                            Beat::Dead => break Outcome::Done(false),
+                            Beat::Dead => break Outcome::Ended(RunEnd::Broken),
                             Beat::Ping(payload) => {
                                 let _ = peer.commands.send(Command::Ping(payload));
                             }
@@ -228,6 +304,10 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> bool {
                     }
                     _ = &mut close_timer => break Outcome::Done(false),
                     _ = peer.kill.notified() => break Outcome::Done(false),
+                    _ = away::handed_over(peer) => break Outcome::Ended(RunEnd::Replaced),
+                    _ = away::ack_due(peer) => {
+                        let _ = peer.commands.send(Command::Ack);
+                    }
                 }
             }
         };
@@ -235,14 +315,15 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> bool {
             .reunite(sink)
             .expect("both halves come from one split");
         match outcome {
-            Outcome::Done(clean) => return clean,
+            Outcome::Done(clean) => return RunEnd::Closed(clean),
+            Outcome::Ended(end) => return end,
             Outcome::NoDelay(on) => {
                 let _ = ws.get_ref().tcp().set_nodelay(on);
             }
             Outcome::Fail(code, reason) => {
                 // Boxed: rare, and it would otherwise enlarge every connection's task.
                 Box::pin(fail(ws, peer, code, reason)).await;
-                return false;
+                return RunEnd::Closed(false);
             }
         }
     }

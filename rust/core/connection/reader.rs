@@ -14,12 +14,15 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 
 use super::{Outcome, Ws, heartbeat};
-use crate::core::peer::{Message, PeerShared, ReadyState};
+use crate::core::peer::{Command, Message, PeerShared, ReadyState};
 use crate::core::policy::rate::RateLimiter;
+use crate::core::resume::wire::{self, Incoming};
 use crate::core::session::{RawEvent, Session};
 
 /// Most received messages handed to the session under one lock.
 const READ_BATCH: usize = 64;
+/// A session acknowledges at once when this many messages wait for it.
+const ACK_EVERY: u64 = 32;
 
 /// Reads messages into the session's queue, pausing while the caller has the
 /// inbound limit unread (TCP backpressure: nothing is dropped). Messages that are
@@ -73,6 +76,20 @@ pub(super) async fn read_loop(
             }
         }
         session.push_all(&mut batch);
+        acknowledge(peer);
+    }
+}
+
+/// Acknowledges a session's messages: at once after [`ACK_EVERY`], else soon.
+fn acknowledge(peer: &PeerShared) {
+    if let Some(session) = &peer.resumable {
+        match session.unacknowledged() {
+            0 => {}
+            n if n >= ACK_EVERY => {
+                let _ = peer.commands.send(Command::Ack);
+            }
+            _ => session.ack_wanted.notify_one(),
+        }
     }
 }
 
@@ -87,6 +104,7 @@ fn handle(
         None => return Err(Outcome::Done(true)),
         Some(Ok(WsMessage::Text(t))) => (Bytes::from(t), true),
         Some(Ok(WsMessage::Binary(b))) => (b, false),
+
         Some(Ok(WsMessage::Close(frame))) => {
             let (code, reason) = frame.map_or((1005, String::new()), |f| {
                 (u16::from(f.code), f.reason.to_string())
@@ -120,6 +138,23 @@ fn handle(
                 _ => Outcome::Done(false),
             });
         }
+    };
+    let data = match &peer.resumable {
+        None => data,
+        Some(session) => match wire::incoming(data, is_text) {
+            Incoming::Data(data) => {
+                session.received_one();
+                data
+            }
+            Incoming::Ack(count) => {
+                match session.acknowledged(count) {
+                    Some((packets, bytes)) => peer.sent(packets, bytes),
+                    None => return Err(Outcome::Fail(1008, "acknowledged more than was sent")),
+                }
+                return Ok(None);
+            }
+            Incoming::Ignored => return Ok(None),
+        },
     };
     peer.unread_packets.fetch_add(1, Ordering::AcqRel);
     peer.unread_bytes.fetch_add(data.len(), Ordering::AcqRel);

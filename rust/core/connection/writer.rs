@@ -9,6 +9,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 
 use super::Ws;
 use crate::core::peer::{Command, PeerShared};
+use crate::core::resume::wire;
 
 /// Most messages written before one flush.
 const WRITE_BATCH: usize = 64;
@@ -30,6 +31,10 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
             match command {
                 Command::Send { data, is_text } => {
                     let len = data.len();
+                    // Kept for replay until the client acknowledges it.
+                    if let Some(session) = &peer.resumable {
+                        session.written(data.clone(), is_text);
+                    }
                     let msg = if is_text {
                         // Checked as UTF-8 when queued.
                         match data.try_into() {
@@ -64,6 +69,16 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
                     break;
                 }
                 Command::Flush => {}
+                Command::Ack => {
+                    if let Some(session) =
+                        peer.resumable.as_ref().filter(|s| s.unacknowledged() > 0)
+                    {
+                        let ack = WsMessage::Binary(wire::ack(session.ack_now()));
+                        if sink.feed(ack).await.is_err() {
+                            return WriteEnd::Failed;
+                        }
+                    }
+                }
                 Command::Ping(payload) => {
                     let ping = WsMessage::Ping(Bytes::copy_from_slice(&payload));
                     if sink.feed(ping).await.is_err() {
@@ -78,7 +93,10 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
         if sink.flush().await.is_err() {
             return WriteEnd::Failed;
         }
-        peer.sent(packets, bytes);
+        // A session's messages count as queued until acknowledged.
+        if peer.resumable.is_none() {
+            peer.sent(packets, bytes);
+        }
         peer.traffic.sent(packets, bytes);
         if let Some(end) = end {
             return end;

@@ -25,6 +25,7 @@ pub(crate) use task::{FanoutQueue, run};
 use crate::core::error::SendError;
 use crate::core::ids::{IdMap, IdSet, PeerId};
 use crate::core::peer::{Command, Peer, PeerShared, SendQueue};
+use crate::core::resume::wire;
 
 /// Who a job goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,12 +195,20 @@ impl Fanout {
             }
         };
         let mut missed = Vec::new();
+        // Sessions escape a message that begins with a zero byte: one copy for them all.
+        let escaped = std::cell::OnceCell::new();
         for peer in &recipients {
             if job.unreliable && self.congested(peer) {
                 peer.traffic.dropped();
                 continue;
             }
-            match peer.send_now(job.data.clone(), job.is_text) {
+            let data = match wire::escape_needed(peer.resumable.is_some(), &job.data) {
+                true => escaped
+                    .get_or_init(|| peer.on_wire(job.data.clone()))
+                    .clone(),
+                false => job.data.clone(),
+            };
+            match peer.send_now(data, job.is_text) {
                 Ok(()) | Err(SendError::Closed) => {}
                 Err(_) => missed.push(peer.id),
             }

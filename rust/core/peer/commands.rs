@@ -21,6 +21,8 @@ pub(crate) enum Command {
     Ping([u8; 8]),
     /// Write what a direct write left over.
     Flush,
+    /// Tell a session's client how many messages arrived.
+    Ack,
 }
 
 /// What the caller's thread asks of a connection task, in order. A mutex-guarded queue

@@ -63,7 +63,7 @@ impl std::fmt::Debug for Peer {
             f,
             "Peer({} {} {:?})",
             self.0.id,
-            self.0.remote,
+            self.0.remote(),
             self.0.state()
         )
     }
@@ -82,12 +82,12 @@ impl Peer {
 
     /// The client's address.
     pub fn remote_addr(&self) -> SocketAddr {
-        self.0.remote
+        self.0.remote()
     }
 
     /// The client's IP address as text, IPv4-mapped IPv6 addresses shown as IPv4.
     pub fn remote_ip(&self) -> String {
-        match self.0.remote.ip() {
+        match self.0.remote().ip() {
             std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => v4.to_string(),
                 None => v6.to_string(),
@@ -163,9 +163,16 @@ impl Peer {
         if is_text && std::str::from_utf8(&data).is_err() {
             return Err(SendError::InvalidUtf8);
         }
+        let data = s.on_wire(data);
         s.reserve(data.len())?;
         s.queue.push_one(self.0.clone(), data, is_text);
         Ok(())
+    }
+
+    /// Whether the client's connection broke and it may still come back to its session
+    /// (`reconnect_grace_period`): the peer keeps its id, groups and messages meanwhile.
+    pub fn is_away(&self) -> bool {
+        self.0.is_away()
     }
 
     /// Number of received messages ready for [`Peer::recv`].

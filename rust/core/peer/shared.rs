@@ -19,6 +19,7 @@ use crate::core::ids::PeerId;
 use crate::core::observability::stats::{Counters, Traffic};
 use crate::core::policy::limits::Buffers;
 use crate::core::request::{Headers, RequestInfo};
+use crate::core::resume::{Resumable, wire};
 use crate::core::socket::direct::{Direct, DirectWriter};
 
 /// No round-trip time measured yet.
@@ -27,7 +28,8 @@ const NO_RTT: u64 = u64::MAX;
 /// The state shared between the caller's thread and a connection task.
 pub(crate) struct PeerShared {
     pub id: PeerId,
-    pub remote: SocketAddr,
+    /// The client's address (the latest connection's, for a session that came back).
+    remote: Mutex<SocketAddr>,
     pub protocol: String,
     pub path: String,
     pub headers: Headers,
@@ -66,11 +68,15 @@ pub(crate) struct PeerShared {
     /// Round-trip times from the heartbeat's pings, in nanoseconds (NO_RTT until measured).
     rtt_last: AtomicU64,
     rtt_smoothed: AtomicU64,
+    /// The session a client asked for (`reconnect_grace_period`), `None` for a plain peer.
+    pub resumable: Option<Arc<Resumable>>,
 }
 
 /// What a peer takes from its server: limits, counters, send queue.
 pub(crate) struct ServerParts {
     pub limits: Buffers,
+    /// The peer's session, if the client asked for one.
+    pub resumable: Option<Arc<Resumable>>,
     pub counters: Arc<Counters>,
     pub queue: Arc<dyn SendQueue>,
 }
@@ -95,6 +101,7 @@ impl PeerShared {
     ) -> Self {
         let ServerParts {
             limits,
+            resumable,
             counters,
             queue,
         } = server;
@@ -105,7 +112,7 @@ impl PeerShared {
         } = request;
         PeerShared {
             id,
-            remote,
+            remote: Mutex::new(remote),
             protocol,
             path,
             headers: Headers::from(&headers[..]),
@@ -130,6 +137,31 @@ impl PeerShared {
             queue,
             rtt_last: AtomicU64::new(NO_RTT),
             rtt_smoothed: AtomicU64::new(NO_RTT),
+            resumable,
+        }
+    }
+
+    /// The client's address.
+    pub fn remote(&self) -> SocketAddr {
+        *self.remote.lock()
+    }
+
+    /// A session's client came back from `remote`.
+    pub fn set_remote(&self, remote: SocketAddr) {
+        *self.remote.lock() = remote;
+    }
+
+    /// Whether this peer's session is away (its connection broke, the client may return).
+    pub fn is_away(&self) -> bool {
+        self.resumable.as_ref().is_some_and(|r| r.is_away())
+    }
+
+    /// A game message as it goes on this peer's wire: escaped for a session when it
+    /// begins with a zero byte ([`crate::core::resume::wire`]).
+    pub fn on_wire(&self, data: Bytes) -> Bytes {
+        match &self.resumable {
+            Some(_) => wire::escape(&data).unwrap_or(data),
+            None => data,
         }
     }
 

@@ -22,6 +22,9 @@ pub struct UpgradeRequest {
     pub offered: Vec<String>,
     /// The subprotocol Godot's rule selected ("" for none).
     pub protocol: String,
+    /// A client coming back to its session (`reconnect_grace_period`): the id of the
+    /// peer it returns as (accepted, it is that peer again and `id` is not used).
+    pub returning: Option<PeerId>,
 }
 
 impl UpgradeRequest {
@@ -261,6 +264,7 @@ mod tests {
             remote: "127.0.0.1:1".parse().unwrap(),
             offered: vec![],
             protocol: String::new(),
+            returning: None,
         };
         assert_eq!(
             req.query(),

@@ -34,6 +34,8 @@ pub(crate) struct Settings {
     health_path: RwLock<Arc<String>>,
     /// `metrics_path` ("" off).
     metrics_path: RwLock<Arc<String>>,
+    /// `reconnect_grace_period` in nanoseconds (0: no sessions).
+    reconnect_grace_ns: AtomicU64,
 }
 
 impl Settings {
@@ -123,5 +125,15 @@ impl Settings {
 
     pub fn metrics_path(&self) -> Arc<String> {
         self.metrics_path.read().clone()
+    }
+
+    pub fn set_reconnect_grace(&self, grace: Duration) {
+        self.reconnect_grace_ns
+            .store(grace.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// How long a session's peer waits for its client to come back (0: no sessions).
+    pub fn reconnect_grace(&self) -> Duration {
+        Duration::from_nanos(self.reconnect_grace_ns.load(Ordering::Relaxed))
     }
 }

@@ -27,6 +27,7 @@ mod multiplayer;
 mod observability;
 mod policy;
 mod poll;
+mod reconnection;
 mod upgrades;
 
 pub use multiplayer::{DEFAULT_UNRELIABLE_THRESHOLD, MultiplayerPacket};
@@ -62,6 +63,17 @@ pub enum Event {
         id: PeerId,
         /// Whether both close frames were exchanged.
         was_clean: bool,
+    },
+    /// A session's connection broke (`reconnect_grace_period`): the peer stays, with its
+    /// id, groups and queued messages, while its client may come back.
+    Away {
+        /// The peer.
+        id: PeerId,
+    },
+    /// A session's client came back: the same peer again, nothing lost either way.
+    Back {
+        /// The peer.
+        id: PeerId,
     },
     /// An upgrade request waits for [`Server::accept_upgrade`] or
     /// [`Server::refuse_upgrade`] (only with [`Server::set_approve_upgrades`]).

@@ -80,6 +80,8 @@ impl Server {
                     self.pending.remove(&id);
                     out.push(Event::UpgradeEnded { id });
                 }
+                RawEvent::Away(p) => out.push(Event::Away { id: p.id }),
+                RawEvent::Back(p) => out.push(Event::Back { id: p.id }),
                 RawEvent::Missed(missed) => out.push(Event::BroadcastMissed(missed)),
                 RawEvent::Redis(event) => out.push(Event::Redis(event)),
                 RawEvent::Disconnected(p, clean) => {

@@ -17,6 +17,7 @@ use crate::core::policy::gate::{self, Decision, UpgradeRequest};
 use crate::core::policy::limits::{LimitRefusal, Refusing, Slot};
 use crate::core::policy::proxies;
 use crate::core::request::RequestInfo;
+use crate::core::resume::{Ask, Resumable, wire};
 use crate::core::runtime;
 use crate::core::session::{RawEvent, Session};
 use crate::core::socket::stream::ServerStream;
@@ -40,6 +41,10 @@ pub(crate) struct Opened {
     pub remote: SocketAddr,
     /// Whether the game was asked (it then hears of the end if no peer follows).
     pub asked: bool,
+    /// The client asked for a session (raw mode only).
+    pub ask: Option<Ask>,
+    /// The live session it presented, with its peer's id.
+    pub returning: Option<(PeerId, Arc<Resumable>)>,
 }
 
 /// TLS (when configured), the upgrade request and who gets in, until `deadline`. The
@@ -105,11 +110,13 @@ pub(crate) async fn open(
         Ok(request) => request,
         Err(refusal) => return Err(refuse_with(session, stream, refusal).await),
     };
+    let (ask, returning) = session_asked(session, &mut request);
     let id = session.next_id();
     let asked = settings.approve_upgrades();
     let mut extra = Vec::new();
     if asked {
-        match decide(session, &request, id, remote, deadline).await {
+        let returning = returning.as_ref().map(|(id, _)| *id);
+        match decide(session, &request, id, remote, returning, deadline).await {
             Ok((protocol, headers)) => {
                 if !protocol.is_empty() {
                     request.protocol = protocol;
@@ -141,7 +148,27 @@ pub(crate) async fn open(
         id,
         remote,
         asked,
+        ask,
+        returning,
     })
+}
+
+/// Takes a session request out of the path (raw mode; with `reconnect_grace_period` on)
+/// and finds the live session it presents.
+fn session_asked(
+    session: &Session,
+    request: &mut RequestInfo,
+) -> (Option<Ask>, Option<(PeerId, Arc<Resumable>)>) {
+    if session.multiplayer {
+        return (None, None);
+    }
+    let (path, ask) = wire::take_ask(&request.path);
+    request.path = path;
+    let returning = ask
+        .and_then(|a| a.resume)
+        .filter(|_| !session.settings.reconnect_grace().is_zero())
+        .and_then(|(token, _)| session.sessions.find(&token));
+    (ask, returning)
 }
 
 async fn accept_tls(
@@ -191,6 +218,7 @@ async fn decide(
     request: &RequestInfo,
     id: PeerId,
     remote: SocketAddr,
+    returning: Option<PeerId>,
     deadline: Instant,
 ) -> Result<(String, Vec<(String, String)>), Refusal> {
     let (reply, decision) = oneshot::channel();
@@ -201,6 +229,7 @@ async fn decide(
         remote,
         offered: handshake::offered_protocols(&request.headers),
         protocol: request.protocol.clone(),
+        returning,
     };
     session.push(RawEvent::UpgradeRequested(asked, reply));
     match timeout_at(deadline, decision).await {

@@ -67,6 +67,8 @@ impl WebSocketServer {
                     self.signals().peer_disconnected().emit(i64::from(id));
                     self.peers.remove(&id);
                 }
+                Event::Away { id } => self.signals().client_away().emit(i64::from(id)),
+                Event::Back { id } => self.signals().client_back().emit(i64::from(id)),
                 Event::UpgradeRequested(request) => {
                     let dict = request::request_dict(&request);
                     self.signals()

@@ -17,6 +17,7 @@ mod godot3;
 mod groups;
 mod multiplayer_peer;
 mod property;
+mod reconnection;
 mod stats;
 mod tls;
 mod upgrades;
@@ -89,6 +90,25 @@ pub struct WebSocketServer {
     /// also measure each client's round-trip time.
     #[var(get = get_heartbeat_interval, set = set_heartbeat_interval)]
     heartbeat_interval: PhantomVar<f64>,
+
+    /// Seconds a player whose connection broke stays in the game, waiting to come back
+    /// (`0`, the default, turns it off). Only for clients that ask at their upgrade: the
+    /// addon's `WebSocketSessionClient` (GDScript) and `websocket_session.js` do. When such
+    /// a connection breaks without a close frame, [signal client_away] is emitted and the
+    /// peer keeps its id, groups, upgrade data and the messages sent to it (within its
+    /// outbound buffer). If the client returns in time, [signal client_back] follows: every
+    /// message it missed is delivered first, and every message it sent that did not
+    /// arrive reaches [signal data_received] once, in order. Otherwise
+    /// [signal client_disconnected] follows with `was_clean_close = false`. A clean close,
+    /// [method disconnect_peer] and [method stop] end it at once. Raw mode only: stock
+    /// [WebSocketMultiplayerPeer] clients (`gd_mp_api = true`) cannot ask for it.
+    /// [codeblock]
+    /// server.reconnect_grace_period = 30.0
+    /// server.client_away.connect(func(id): players[id].show_as_away())
+    /// server.client_back.connect(func(id): players[id].show_as_back())
+    /// [/codeblock]
+    #[var(get = get_reconnect_grace_period, set = set_reconnect_grace_period)]
+    reconnect_grace_period: PhantomVar<f64>,
 
     /// Most connections open at once, upgrades in progress included (`0`: no limit, the
     /// default). Past it, new clients are answered HTTP 503 and never become peers, so a
@@ -280,6 +300,25 @@ impl WebSocketServer {
     #[signal]
     fn client_disconnected(id: i64, was_clean_close: bool);
 
+    /// Emitted when a client's connection broke and it may come back as the same peer
+    /// within [member reconnect_grace_period]: the peer stays (sends to it are kept).
+    /// [signal client_back] or [signal client_disconnected] follows.
+    /// [codeblock]
+    /// func _on_client_away(id):
+    ///     chat.broadcast_text("%s lost the connection..." % names[id])
+    /// [/codeblock]
+    #[signal]
+    fn client_away(id: i64);
+
+    /// Emitted when a client that was away ([signal client_away]) came back: the same
+    /// peer again, with nothing lost either way.
+    /// [codeblock]
+    /// func _on_client_back(id):
+    ///     chat.broadcast_text("%s is back" % names[id])
+    /// [/codeblock]
+    #[signal]
+    fn client_back(id: i64);
+
     /// Emitted when a client sent a close frame. Keep polling until [signal client_disconnected].
     #[signal]
     fn client_close_request(id: i64, code: i64, reason: GString);
@@ -344,6 +383,22 @@ impl WebSocketServer {
     fn set_heartbeat_interval(&mut self, seconds: f64) {
         self.apply("heartbeat_interval", |s| {
             s.set_heartbeat_interval(errors::seconds_or_off(seconds, "heartbeat_interval")?);
+            Ok(())
+        });
+    }
+
+    #[func]
+    fn get_reconnect_grace_period(&self) -> f64 {
+        self.server.reconnect_grace_period().as_secs_f64()
+    }
+
+    #[func]
+    fn set_reconnect_grace_period(&mut self, seconds: f64) {
+        self.apply("reconnect_grace_period", |s| {
+            s.set_reconnect_grace_period(errors::seconds_or_off(
+                seconds,
+                "reconnect_grace_period",
+            )?);
             Ok(())
         });
     }

@@ -1,0 +1,310 @@
+//! A client of the session protocol (README, "Reconnection"), written from the README
+//! alone, and a TCP relay between client and server whose connections a test can cut.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::Client;
+
+/// What the welcome said.
+#[derive(Debug, Clone)]
+pub struct Welcome {
+    pub id: i32,
+    pub session: String,
+    pub grace: f64,
+    pub resumed: bool,
+    pub received: u64,
+}
+
+/// The value of `key` in the welcome's flat JSON object.
+fn field<'a>(json: &'a str, key: &str) -> &'a str {
+    let at = json.find(&format!("\"{key}\":")).expect(key) + key.len() + 3;
+    let rest = &json[at..];
+    let end = rest.find([',', '}']).unwrap();
+    rest[..end].trim_matches('"')
+}
+
+/// Reads a welcome frame; `None` if the frame is something else.
+pub fn welcome(msg: &Message) -> Option<Welcome> {
+    let Message::Binary(b) = msg else { return None };
+    if b.len() < 2 || b[0] != 0 || b[1] != 2 {
+        return None;
+    }
+    let json = std::str::from_utf8(&b[2..]).unwrap();
+    Some(Welcome {
+        id: field(json, "id").parse().unwrap(),
+        session: field(json, "session").to_string(),
+        grace: field(json, "grace").parse().unwrap(),
+        resumed: field(json, "resumed") == "true",
+        received: field(json, "received").parse().unwrap(),
+    })
+}
+
+/// A game message as a session sends it.
+pub fn escape(msg: Message) -> Message {
+    match msg {
+        Message::Binary(b) if b.first() == Some(&0) => {
+            Message::Binary([&[0u8, 0][..], &b].concat().into())
+        }
+        Message::Text(t) if t.as_bytes().first() == Some(&0) => {
+            Message::Text(format!("\0\0{}", t.as_str()).into())
+        }
+        other => other,
+    }
+}
+
+pub fn ack(count: u64) -> Message {
+    let mut b = vec![0u8, 1];
+    b.extend_from_slice(&count.to_le_bytes());
+    Message::Binary(b.into())
+}
+
+/// Why a read gave no game message.
+#[derive(Debug, PartialEq)]
+pub enum Gone {
+    /// The connection broke: [`SessionClient::reconnect`].
+    Broken,
+    /// The server closed the session (close code).
+    Closed(u16),
+}
+
+/// One client with a session.
+pub struct SessionClient {
+    url: String,
+    pub welcome: Welcome,
+    received: u64,
+    acked: u64,
+    /// Sent and not acknowledged: the front is message number `first`.
+    log: VecDeque<Message>,
+    first: u64,
+    ws: Option<Client>,
+    pub reconnects: usize,
+}
+
+impl SessionClient {
+    /// Connects to `url` (ending in `/` or a path, no query) asking for a session.
+    pub async fn open(url: &str) -> Self {
+        Self::open_url(&format!("{url}?gws=1")).await
+    }
+
+    /// Connects to `url`, whose query already asks for a session.
+    pub async fn open_url(url: &str) -> Self {
+        let (ws, welcome) = Self::dial(url).await.expect("connect");
+        SessionClient {
+            url: url.split('?').next().unwrap().to_string(),
+            welcome,
+            received: 0,
+            acked: 0,
+            log: VecDeque::new(),
+            first: 1,
+            ws: Some(ws),
+            reconnects: 0,
+        }
+    }
+
+    async fn dial(url: &str) -> Option<(Client, Welcome)> {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+        let first = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .ok()??
+            .ok()?;
+        let welcome = welcome(&first).expect("the first frame is the welcome");
+        Some((ws, welcome))
+    }
+
+    pub fn id(&self) -> i32 {
+        self.welcome.id
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.ws.is_none()
+    }
+
+    /// Messages sent and not yet acknowledged by the server.
+    pub fn unacknowledged(&self) -> usize {
+        self.log.len()
+    }
+
+    /// Sends a game message (kept until acknowledged; written when connected).
+    pub async fn send(&mut self, msg: Message) {
+        self.log.push_back(msg.clone());
+        if let Some(ws) = &mut self.ws
+            && ws.send(escape(msg)).await.is_err()
+        {
+            self.ws = None;
+        }
+    }
+
+    /// Acknowledges what was received, if anything is new.
+    pub async fn ack(&mut self) {
+        if self.received <= self.acked {
+            return;
+        }
+        if let Some(ws) = &mut self.ws {
+            if ws.send(ack(self.received)).await.is_err() {
+                self.ws = None;
+                return;
+            }
+            self.acked = self.received;
+        }
+    }
+
+    /// The next game message.
+    pub async fn recv(&mut self) -> Result<Message, Gone> {
+        loop {
+            let ws = self.ws.as_mut().ok_or(Gone::Broken)?;
+            let msg = match ws.next().await {
+                Some(Ok(msg)) => msg,
+                _ => {
+                    self.ws = None;
+                    return Err(Gone::Broken);
+                }
+            };
+            let data = match msg {
+                Message::Close(frame) => {
+                    self.ws = None;
+                    return Err(Gone::Closed(frame.map_or(1005, |f| f.code.into())));
+                }
+                Message::Binary(b) if b.first() == Some(&0) => {
+                    if b.get(1) == Some(&1) && b.len() == 10 {
+                        let count = u64::from_le_bytes(b[2..10].try_into().unwrap());
+                        while self.first <= count && self.log.pop_front().is_some() {
+                            self.first += 1;
+                        }
+                    }
+                    if b.get(1) != Some(&0) {
+                        continue;
+                    }
+                    Message::Binary(b.slice(2..))
+                }
+                Message::Text(t) if t.as_bytes().first() == Some(&0) => {
+                    Message::Text(t.as_str()[2..].to_string().into())
+                }
+                m @ (Message::Text(_) | Message::Binary(_)) => m,
+                _ => continue,
+            };
+            self.received += 1;
+            if self.received - self.acked >= 32 {
+                self.ack().await;
+            }
+            return Ok(data);
+        }
+    }
+
+    /// The next frame as it arrived (for a connection without a session).
+    pub async fn recv_raw(&mut self) -> Message {
+        self.ws.as_mut().unwrap().next().await.unwrap().unwrap()
+    }
+
+    /// Comes back to the session (retrying for up to its grace period); the welcome, or
+    /// `None` when the server gave a new session instead (it is kept) or never answered.
+    pub async fn reconnect(&mut self) -> Option<Welcome> {
+        self.ws = None;
+        let url = format!(
+            "{}?gws=1&gws_session={}&gws_received={}",
+            self.url, self.welcome.session, self.received
+        );
+        let give_up = tokio::time::Instant::now() + Duration::from_secs_f64(self.welcome.grace);
+        let mut pause = Duration::from_millis(5);
+        let (ws, welcome) = loop {
+            if let Some(done) = Self::dial(&url).await {
+                break done;
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return None;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        };
+        self.reconnects += 1;
+        self.ws = Some(ws);
+        if !welcome.resumed {
+            self.welcome = welcome;
+            return None;
+        }
+        // The server has received `welcome.received`: the rest again, in order.
+        while self.first <= welcome.received && self.log.pop_front().is_some() {
+            self.first += 1;
+        }
+        self.acked = self.acked.min(self.received);
+        let again: Vec<Message> = self.log.iter().cloned().collect();
+        self.welcome = welcome.clone();
+        for msg in again {
+            let ws = self.ws.as_mut()?;
+            if ws.send(escape(msg)).await.is_err() {
+                self.ws = None;
+                return Some(welcome);
+            }
+        }
+        Some(welcome)
+    }
+
+    /// Closes cleanly (the session ends).
+    pub async fn close(mut self) {
+        if let Some(mut ws) = self.ws.take() {
+            let _ = ws.close(None).await;
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    }
+}
+
+/// A TCP relay to `target`: every connection through it can be cut at once, without a
+/// close frame or FIN (a reset), as a network failure does.
+pub struct Relay {
+    pub port: u16,
+    cut: watch::Sender<usize>,
+    pub live: Arc<AtomicUsize>,
+}
+
+impl Relay {
+    pub async fn start(target: u16) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (cut, cuts) = watch::channel(0);
+        let live = Arc::new(AtomicUsize::new(0));
+        let counter = live.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let mut cuts = cuts.clone();
+                let live = counter.clone();
+                tokio::spawn(async move {
+                    let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)).await else {
+                        return;
+                    };
+                    live.fetch_add(1, Ordering::SeqCst);
+                    let (mut a, mut b) = (inbound, outbound);
+                    let _ = a.set_nodelay(true);
+                    let _ = b.set_nodelay(true);
+                    cuts.borrow_and_update();
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut a, &mut b) => {}
+                        _ = cuts.changed() => {
+                            // A reset both ways: no close frame, no FIN.
+                            for s in [&a, &b] {
+                                let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
+                            }
+                        }
+                    }
+                    live.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Relay { port, cut, live }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/", self.port)
+    }
+
+    /// Cuts every connection through the relay now.
+    pub fn cut(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
