@@ -5,12 +5,14 @@
 //! `WebSocketPeer`. The load comes from this process (tokio-tungstenite clients); each server
 //! reports its own frame statistics. Lines: burst of connects, idle clients, closed-loop
 //! throughput, latency at the default frame rate and at 60 fps, high-level multiplayer RPC
-//! round trips (godot-project/bench/mp_rpc.gd, stock clients), fan-out. Prints one table
+//! round trips (godot-project/bench/mp_rpc.gd, stock clients), fan-out, reconnection
+//! (ours only). Prints one table
 //! with the figures and ours / theirs.
 
 mod capture;
 mod lines;
 mod process;
+mod reconnect;
 mod rpc;
 mod table;
 
@@ -159,6 +161,9 @@ fn main() {
         }
         for &clients in plan.fanout_levels.iter().filter(|_| run("fanout")) {
             line_fanout(&godot, &plan, &mut table, "ours", clients, 4).await;
+        }
+        if run("reconnect") {
+            reconnect::line_reconnect(&godot, &plan, &mut table).await;
         }
     });
     for kind in ["ours", "godot_mp"].into_iter().filter(|_| run("rpc")) {

@@ -9,9 +9,11 @@ extends SceneTree
 ## "#"): "#reset" restarts the frame statistics, "#stats" answers them as JSON, "#fanout HZ
 ## SECONDS SIZE" sends SIZE bytes to every client HZ times a second (the first 8 bytes: the
 ## send time, µs since the Unix epoch) and measures what each send costs the main thread.
-##   godot --headless --path godot-project --script res://bench/echo_server.gd -- --kind=ours --port=9100 [--max-fps=60]
+##   godot --headless --path godot-project --script res://bench/echo_server.gd -- --kind=ours --port=9100 [--max-fps=60] [--grace=SECONDS]
 
 var kind := "ours"
+## reconnect_grace_period of ours (--grace=SECONDS; the reconnection line).
+var grace := 0.0
 var ours: WebSocketServer
 var mp: WebSocketMultiplayerPeer
 var tcp: TCPServer
@@ -39,6 +41,8 @@ func _initialize() -> void:
 			kind = arg.trim_prefix("--kind=")
 		elif arg.begins_with("--port="):
 			port = int(arg.trim_prefix("--port="))
+		elif arg.begins_with("--grace="):
+			grace = float(arg.trim_prefix("--grace="))
 		elif arg.begins_with("--max-fps="):
 			Engine.max_fps = int(arg.trim_prefix("--max-fps="))
 		elif arg.begins_with("--frame-sleep-usec="):
@@ -51,6 +55,7 @@ func _initialize() -> void:
 			ours = WebSocketServer.new()
 			ours.bind_ip = "127.0.0.1"
 			ours.set_buffers(1024, 4096, 1024, 4096)
+			ours.reconnect_grace_period = grace
 			ours.data_received.connect(_ours_data)
 			err = ours.listen(port)
 		"godot_mp":
