@@ -444,3 +444,80 @@ fn a_secret_from_another_server_process_opens_a_new_session_there() {
     );
     let _ = id;
 }
+
+#[test]
+fn a_blackholed_connection_is_found_by_the_heartbeat_and_the_client_comes_back() {
+    let rt = client_runtime();
+    let mut server = listening(&[], |s| {
+        s.set_reconnect_grace_period(Duration::from_secs(10));
+        s.set_heartbeat_interval(Duration::from_millis(300));
+    });
+    let (relay, mut c, id, mut log) = one_session(&rt, &mut server);
+    rt.block_on(c.send(Message::text("before")));
+    poll_until(&mut server, &mut log, 5, |l| {
+        l.contains(&Event::Message { id })
+    });
+    let frozen_at = Instant::now();
+    relay.freeze();
+    // Sent into the blackhole: kept by both sides.
+    rt.block_on(c.send(Message::text("into the void")));
+    server
+        .peer(id)
+        .unwrap()
+        .send("meanwhile".into(), true)
+        .unwrap();
+    poll_until(&mut server, &mut log, 5, |l| {
+        l.contains(&Event::Away { id })
+    });
+    let found = frozen_at.elapsed();
+    assert!(
+        found < Duration::from_millis(1500),
+        "found dead after {found:?}"
+    );
+    // The client notices (a timeout of its own) and comes back on a new connection.
+    rt.block_on(c.reconnect()).expect("resumed");
+    poll_until(&mut server, &mut log, 5, |l| {
+        l.contains(&Event::Back { id })
+    });
+    assert_eq!(texts(&rt, &mut c, 1), ["meanwhile"]);
+    let peer = server.peer(id).unwrap().clone();
+    poll_until(&mut server, &mut log, 5, |_| peer.available_packets() >= 2);
+    let got: Vec<_> = std::iter::from_fn(|| peer.recv()).map(|m| m.data).collect();
+    assert_eq!(
+        got,
+        ["before".as_bytes(), "into the void".as_bytes()],
+        "once each"
+    );
+    println!("blackhole found by the heartbeat after {found:?}");
+}
+
+#[test]
+fn a_socket_destroyed_by_the_kernel_ss_k_is_a_cut_too() {
+    let rt = client_runtime();
+    let mut server = with_grace(10);
+    let mut c = rt.block_on(SessionClient::open(&url(&server)));
+    let mut log = Vec::new();
+    poll_until(&mut server, &mut log, 5, |l| !connected_ids(l).is_empty());
+    let id = c.id();
+    let port = c.local_port();
+    // The kernel aborts the client's socket (SOCK_DESTROY): a reset to the server.
+    let out = std::process::Command::new("ss")
+        .args(["-K", "-t", "src", &format!("127.0.0.1:{port}")])
+        .output()
+        .expect("ss (iproute2)");
+    assert!(
+        out.status.success(),
+        "ss -K: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    poll_until(&mut server, &mut log, 5, |l| {
+        l.contains(&Event::Away { id })
+    });
+    server.peer(id).unwrap().send("kept".into(), true).unwrap();
+    assert_eq!(rt.block_on(c.recv()), Err(Gone::Broken));
+    rt.block_on(c.reconnect()).expect("resumed");
+    assert_eq!(texts(&rt, &mut c, 1), ["kept"]);
+    poll_until(&mut server, &mut log, 5, |l| {
+        l.contains(&Event::Back { id })
+    });
+}

@@ -14,6 +14,13 @@ func run_tests() -> void:
 	check_eq(s.max_connections, 0, "a negative max_connections is refused")
 	s.heartbeat_interval = -2.0
 	check_eq(s.heartbeat_interval, 0.0, "a negative heartbeat_interval is refused")
+	check_eq(s.reconnect_grace_period, 0.0, "reconnect_grace_period default (off)")
+	s.reconnect_grace_period = -1.0
+	check_eq(s.reconnect_grace_period, 0.0, "a negative reconnect_grace_period is refused")
+	s.reconnect_grace_period = 2.5
+	check_eq(s.reconnect_grace_period, 2.5, "reconnect_grace_period set")
+	s.reconnect_grace_period = 0.0
+	check(not s.is_peer_away(12345), "is_peer_away of an unknown id")
 
 	# Deployment properties (tested with real proxies in tests/deploy.rs).
 	check_eq(s.trusted_proxies, PackedStringArray(), "trusted_proxies default")

@@ -123,6 +123,14 @@ impl SessionClient {
         self.welcome.id
     }
 
+    /// The local port of the client's connection.
+    pub fn local_port(&self) -> u16 {
+        match self.ws.as_ref().unwrap().get_ref() {
+            tokio_tungstenite::MaybeTlsStream::Plain(tcp) => tcp.local_addr().unwrap().port(),
+            _ => unreachable!("plain connections only"),
+        }
+    }
+
     pub fn is_broken(&self) -> bool {
         self.ws.is_none()
     }
@@ -260,6 +268,7 @@ impl SessionClient {
 pub struct Relay {
     pub port: u16,
     cut: watch::Sender<usize>,
+    freeze: watch::Sender<usize>,
     pub live: Arc<AtomicUsize>,
 }
 
@@ -268,11 +277,13 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (cut, cuts) = watch::channel(0);
+        let (freeze, freezes) = watch::channel(0);
         let live = Arc::new(AtomicUsize::new(0));
         let counter = live.clone();
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 let mut cuts = cuts.clone();
+                let mut freezes = freezes.clone();
                 let live = counter.clone();
                 tokio::spawn(async move {
                     let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)).await else {
@@ -283,7 +294,12 @@ impl Relay {
                     let _ = a.set_nodelay(true);
                     let _ = b.set_nodelay(true);
                     cuts.borrow_and_update();
+                    freezes.borrow_and_update();
                     tokio::select! {
+                        // A blackhole: nothing forwarded, nothing closed (a NAT that forgot).
+                        _ = freezes.changed() => {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                        }
                         _ = tokio::io::copy_bidirectional(&mut a, &mut b) => {}
                         _ = cuts.changed() => {
                             // A reset both ways: no close frame, no FIN.
@@ -296,11 +312,21 @@ impl Relay {
                 });
             }
         });
-        Relay { port, cut, live }
+        Relay {
+            port,
+            cut,
+            freeze,
+            live,
+        }
     }
 
     pub fn url(&self) -> String {
         format!("ws://127.0.0.1:{}/", self.port)
+    }
+
+    /// Stops forwarding on every connection through the relay, closing none.
+    pub fn freeze(&self) {
+        self.freeze.send_modify(|n| *n += 1);
     }
 
     /// Cuts every connection through the relay now.

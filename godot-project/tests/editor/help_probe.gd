@@ -6,7 +6,7 @@ extends Node
 ## when the editor has only the generated skeleton. Then quits the editor.
 
 const PAGES := {
-	"WebSocketServer": ["Godot 3's WebSocketServer, back in Godot 4", "Starts listening on"],
+	"WebSocketServer": ["Godot 3's WebSocketServer, back in Godot 4", "Starts listening on", "Seconds a player whose connection broke stays in the game", "client_away"],
 	"WebSocketServerPeer": ["One client connected to a WebSocketServer", "Sends message as one WebSocket message"],
 }
 
@@ -19,6 +19,14 @@ func _process(_delta: float) -> void:
 	frames += 1
 	if frames < 10:
 		return
+	set_process(false)
+	# Quit once the editor's own first-start work (filesystem scan, caches) is done: quitting
+	# in the middle of it can crash the editor at exit, whatever the project holds.
+	var fs := EditorInterface.get_resource_filesystem()
+	for i in 600:
+		if i > 60 and not fs.is_scanning():
+			break
+		await get_tree().process_frame
 	for page in PAGES:
 		EditorInterface.get_script_editor().goto_help("class_name:" + page)
 		var help := _find_help(EditorInterface.get_script_editor(), page)
@@ -29,14 +37,6 @@ func _process(_delta: float) -> void:
 		elif text.contains("There is currently no description for this class"):
 			status = "NO_DESCRIPTION"
 		print("HELP %s: %s" % [page, status])
-	set_process(false)
-	# Quit once the editor's own first-start work (filesystem scan, caches) is done: quitting
-	# in the middle of it can crash the editor at exit, whatever the project holds.
-	var fs := EditorInterface.get_resource_filesystem()
-	for i in 600:
-		if i > 60 and not fs.is_scanning():
-			break
-		await get_tree().process_frame
 	get_tree().quit()
 
 
@@ -64,3 +64,4 @@ func _find_text(node: Node) -> RichTextLabel:
 		if found != null:
 			return found
 	return null
+

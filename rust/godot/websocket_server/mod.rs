@@ -328,8 +328,11 @@ impl WebSocketServer {
     /// client gets if accepted. [param request] has `path` (without the query), `query` (a
     /// Dictionary of the decoded query parameters), `headers` (names in lower case),
     /// `address` and `port` (the client's, as [member trusted_proxies] or [member proxy_protocol]
-    /// resolve them), `protocols` (the subprotocols offered) and
-    /// `protocol` (the one Godot's rule selected).
+    /// resolve them), `protocols` (the subprotocols offered),
+    /// `protocol` (the one Godot's rule selected) and `returning` (the id of the peer a
+    /// client coming back to its session returns as, `0` for a newcomer: see
+    /// [member reconnect_grace_period]; accepted, [signal client_back] follows instead of
+    /// [signal client_connected]).
     #[signal]
     fn upgrade_requested(id: i64, request: VarDictionary);
 
