@@ -130,7 +130,7 @@ pub(crate) async fn serve(
             queue: session.fanout.clone(),
         },
     ));
-    let _registered = resumable
+    let registered = resumable
         .as_ref()
         .map(|state| Registered(&session, &peer, state));
     let mut ws = websocket(stream, leftover, &session).await;
@@ -172,6 +172,8 @@ pub(crate) async fn serve(
         }
         Some(state) => away::serve_session(ws, &peer, state, &session, shutdown).await,
     };
+    // The secret opens nothing before the end is reported.
+    drop(registered);
 }
 
 /// The WebSocket over an upgraded stream, with the session's limits.
