@@ -521,3 +521,34 @@ fn a_socket_destroyed_by_the_kernel_ss_k_is_a_cut_too() {
         l.contains(&Event::Back { id })
     });
 }
+
+#[test]
+fn an_away_peer_counts_toward_max_connections_and_can_still_come_back() {
+    let rt = client_runtime();
+    for per_ip in [false, true] {
+        let mut server = listening(&[], |s| {
+            s.set_reconnect_grace_period(Duration::from_secs(10));
+            if per_ip {
+                s.set_max_connections_per_ip(1);
+            } else {
+                s.set_max_connections(1);
+            }
+        });
+        let (relay, mut c, id, mut log) = one_session(&rt, &mut server);
+        cut_and_wait_away(&mut server, &relay, id, &mut log);
+        // Full: a newcomer is refused, even with the away peer's connection gone.
+        let refused = rt.block_on(connect(&url(&server), &[])).unwrap_err();
+        assert_eq!(refusal_status(refused), 503, "per_ip {per_ip}");
+        // The away player itself gets back in.
+        assert_eq!(rt.block_on(c.recv()), Err(Gone::Broken));
+        let w = rt
+            .block_on(c.reconnect())
+            .expect("resumed while the server is full");
+        assert_eq!(w.id, id);
+        poll_until(&mut server, &mut log, 5, |l| {
+            l.contains(&Event::Back { id })
+        });
+        let refused = rt.block_on(connect(&url(&server), &[])).unwrap_err();
+        assert_eq!(refusal_status(refused), 503, "still full once back");
+    }
+}

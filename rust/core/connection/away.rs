@@ -57,6 +57,7 @@ pub(super) async fn serve_session(
         };
         state.set_away(true);
         session.push(RawEvent::Away(peer.clone()));
+        let lending = Lending::start(session);
         let deadline = Instant::now() + session.settings.reconnect_grace();
         ws = loop {
             let returning = match back.take() {
@@ -72,8 +73,26 @@ pub(super) async fn serve_session(
                 Reopened::OutOfStep => return false,
             }
         };
+        drop(lending);
         state.set_away(false);
         session.push(RawEvent::Back(peer.clone()));
+    }
+}
+
+/// While a peer is away, its slot under the connection limits is lent to a connection
+/// that may be its return (which would otherwise be over the limit the peer helps fill).
+struct Lending<'a>(&'a Session);
+
+impl<'a> Lending<'a> {
+    fn start(session: &'a Session) -> Self {
+        session.limits.set_away(true);
+        Lending(session)
+    }
+}
+
+impl Drop for Lending<'_> {
+    fn drop(&mut self) {
+        self.0.limits.set_away(false);
     }
 }
 

@@ -104,7 +104,11 @@ pub(crate) async fn serve(
                     }
                     return;
                 }
-                // The session ended meanwhile: a new one.
+                // The session ended meanwhile: a new one, unless this connection holds
+                // a slot lent for the return only (it then ends: the client tries again).
+                Err(_) if slot.provisional().is_some() => {
+                    return session.counters.refused(Refused::Limit);
+                }
                 Err(back) => (back.stream, back.leftover),
             }
         }

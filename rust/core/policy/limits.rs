@@ -91,6 +91,11 @@ pub(crate) struct ConnectionLimits {
     open: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     refusing: AtomicUsize,
+    /// Peers away from their session (`reconnect_grace_period`): each keeps its slot, and
+    /// lends a provisional one to a connection that may be its return.
+    away: AtomicUsize,
+    /// Provisional slots in use.
+    lent: AtomicUsize,
 }
 
 /// What the accept loop does with a new TCP connection.
@@ -148,6 +153,14 @@ impl ConnectionLimits {
         };
         if let Some(why) = refusal {
             drop(map);
+            // Over a limit: perhaps an away peer coming back, which keeps its own slot.
+            if self.lend() {
+                return Admission::Admitted(Slot {
+                    limits: self.clone(),
+                    ip: None,
+                    provisional: Some(why),
+                });
+            }
             return if self.refusing.fetch_add(1, Ordering::AcqRel) < MAX_REFUSING {
                 Admission::Refused(why, Refusing(self.clone()))
             } else {
@@ -162,7 +175,27 @@ impl ConnectionLimits {
         Admission::Admitted(Slot {
             limits: self.clone(),
             ip: per_ip.then_some(ip),
+            provisional: None,
         })
+    }
+
+    /// Takes a provisional slot if an away peer has one to lend.
+    fn lend(&self) -> bool {
+        let away = self.away.load(Ordering::Acquire);
+        self.lent
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |lent| {
+                (lent < away).then_some(lent + 1)
+            })
+            .is_ok()
+    }
+
+    /// A peer went away from its session (`true`) or is back or gone (`false`).
+    pub fn set_away(&self, away: bool) {
+        if away {
+            self.away.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.away.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -171,12 +204,18 @@ pub(crate) struct Slot {
     limits: Arc<ConnectionLimits>,
     /// The address counted under the per-address limit (none yet behind a proxy).
     ip: Option<IpAddr>,
+    /// Lent by an away peer to a connection over a limit (the limit it is over): good for
+    /// that peer's return only.
+    provisional: Option<LimitRefusal>,
 }
 
 impl Slot {
     /// Counts the connection under the client's real address (learned from a proxy),
     /// or says that address is over its limit.
     pub fn rebind(&mut self, ip: IpAddr) -> Result<(), LimitRefusal> {
+        if self.provisional.is_some() {
+            return Ok(());
+        }
         let ip = ip.to_canonical();
         if self.ip == Some(ip) {
             return Ok(());
@@ -204,8 +243,19 @@ fn release(map: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
     }
 }
 
+impl Slot {
+    /// The limit a provisional slot is over: only a returning session may use it.
+    pub fn provisional(&self) -> Option<LimitRefusal> {
+        self.provisional
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
+        if self.provisional.is_some() {
+            self.limits.lent.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
         if let Some(ip) = self.ip {
             release(&mut self.limits.per_ip.lock(), ip);
         }

@@ -27,6 +27,10 @@ use crate::core::way_in::proxy_protocol::{self, Header};
 
 /// How long a refused or failed connection may take to say goodbye.
 pub(crate) const LINGER: Duration = Duration::from_millis(500);
+/// What a client over `max_connections` is told.
+const TOTAL_REFUSAL: &str = "the server is full (max_connections); try again later";
+/// What a client over `max_connections_per_ip` is told.
+const PER_IP_REFUSAL: &str = "too many connections from your address (max_connections_per_ip)";
 /// Longest time a connection refused by a limit may take to be told so (HTTP 503).
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -98,11 +102,7 @@ pub(crate) async fn open(
             over_limit = slot.rebind(remote.ip()).err();
         }
         match over_limit {
-            Some(_) => Err(Refusal::new(
-                503,
-                "too many connections from your address (max_connections_per_ip)",
-            )
-            .because(Refused::PerIpLimit)),
+            Some(_) => Err(Refusal::new(503, PER_IP_REFUSAL).because(Refused::PerIpLimit)),
             None => admit(session, request),
         }
     });
@@ -111,6 +111,14 @@ pub(crate) async fn open(
         Err(refusal) => return Err(refuse_with(session, stream, refusal).await),
     };
     let (ask, returning) = session_asked(session, &mut request);
+    // A slot lent by an away peer: for a return only.
+    if let (Some(why), None) = (slot.provisional(), &returning) {
+        let refusal = match why {
+            LimitRefusal::Total => Refusal::new(503, TOTAL_REFUSAL).because(Refused::Limit),
+            LimitRefusal::PerIp => Refusal::new(503, PER_IP_REFUSAL).because(Refused::PerIpLimit),
+        };
+        return Err(refuse_with(session, stream, refusal).await);
+    }
     let id = session.next_id();
     let asked = settings.approve_upgrades();
     let mut extra = Vec::new();
@@ -272,8 +280,8 @@ pub(crate) async fn refuse(
     let _refusing = refusing;
     let _live = runtime::LiveConnection::new();
     let detail = match why {
-        LimitRefusal::Total => "the server is full (max_connections); try again later",
-        LimitRefusal::PerIp => "too many connections from your address (max_connections_per_ip)",
+        LimitRefusal::Total => TOTAL_REFUSAL,
+        LimitRefusal::PerIp => PER_IP_REFUSAL,
     };
     let deadline = Instant::now() + session.handshake_timeout.min(REFUSAL_TIMEOUT);
     let Ok(mut stream) = accept_tls(tcp, &session, deadline).await else {
