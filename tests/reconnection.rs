@@ -7,7 +7,8 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::session::{Gone, Relay, SessionClient};
+use common::relay::Relay;
+use common::session::{Gone, SessionClient};
 use common::*;
 use godot_websocket_server::core::{Buffers, Event, SendError, Server};
 use tokio_tungstenite::tungstenite::Message;

@@ -15,7 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::engine::{self, Running};
-use common::session::Relay;
+use common::relay::Relay;
 
 const COUNT: usize = 2000;
 

@@ -13,6 +13,8 @@ mod capture;
 mod lines;
 mod process;
 mod reconnect;
+#[path = "../../tests/common/relay.rs"]
+mod relay;
 mod rpc;
 mod table;
 

@@ -9,39 +9,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::relay::Relay;
 use crate::{Plan, Ws, process::*, table::*};
-
-/// A TCP relay to `port` whose connections are all reset by `cut`.
-async fn relay(port: u16) -> (u16, watch::Sender<usize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let own = listener.local_addr().unwrap().port();
-    let (cut, cuts) = watch::channel(0);
-    tokio::spawn(async move {
-        while let Ok((mut a, _)) = listener.accept().await {
-            let mut cuts = cuts.clone();
-            tokio::spawn(async move {
-                let Ok(mut b) = TcpStream::connect(("127.0.0.1", port)).await else {
-                    return;
-                };
-                let _ = (a.set_nodelay(true), b.set_nodelay(true));
-                cuts.borrow_and_update();
-                tokio::select! {
-                    _ = tokio::io::copy_bidirectional(&mut a, &mut b) => {}
-                    _ = cuts.changed() => {
-                        for s in [&a, &b] {
-                            let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (own, cut)
-}
 
 /// One session client: its connection, secret and the count of messages received.
 struct Session {
@@ -134,8 +105,8 @@ pub(crate) async fn line_reconnect(godot: &PathBuf, plan: &Plan, table: &mut Tab
         ],
     );
     let direct = format!("ws://127.0.0.1:{port}/");
-    let (relay_port, cut) = relay(port).await;
-    let url = format!("ws://127.0.0.1:{relay_port}/");
+    let relay = Relay::start(port).await;
+    let url = relay.url();
     let mut control = Control::new(&direct, "ours").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let base_rss = process.rss_kb();
@@ -156,7 +127,7 @@ pub(crate) async fn line_reconnect(godot: &PathBuf, plan: &Plan, table: &mut Tab
     let connected_rss = process.rss_kb();
 
     // Everyone away for a while.
-    cut.send_modify(|c| *c += 1);
+    relay.cut();
     futures_util::future::join_all(sessions.iter_mut().map(Session::broken)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     control.send("#reset").await;
@@ -170,7 +141,7 @@ pub(crate) async fn line_reconnect(godot: &PathBuf, plan: &Plan, table: &mut Tab
 
     // Everyone cut once and back at once: from the cut to the first message after it.
     let t0 = Instant::now();
-    cut.send_modify(|c| *c += 1);
+    relay.cut();
     let mut times: Vec<f64> = futures_util::future::join_all(sessions.iter_mut().map(|s| {
         let url = url.clone();
         async move {

@@ -2,14 +2,10 @@
 // the server. Usage: node client.mjs echo|multiplayer URL, or node client.mjs origin URL
 // PAGE_URL (opens the page first, so the WebSocket carries that page's Origin).
 // Prints JSON; exit 0 on success.
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [mode, url, pageUrl] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
   if (pageUrl) await page.goto(pageUrl);

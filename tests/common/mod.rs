@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod engine;
+pub mod relay;
 pub mod services;
 pub mod session;
 
