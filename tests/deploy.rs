@@ -10,7 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::engine::{self, Running, demo_project, free_port, root};
+use common::relay::Relay;
 use common::services::{debian_binary, fill, scratch_dir, wait_for_port};
+use common::session::{Gone, SessionClient};
 
 /// A self-signed certificate for 127.0.0.1 and localhost: (cert path, key path).
 fn certificate(dir: &Path) -> (String, String) {
@@ -223,4 +225,84 @@ fn two_godot_servers_behind_nginx_room_routing() {
     );
     b.wait_line("JOIN", Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_session_behind_nginx_room_routing_returns_to_its_process_and_opens_nothing_elsewhere() {
+    let _serial = engine::serial();
+    let dir = scratch_dir("nginx-sessions");
+    let (listen, a_port, b_port) = (free_port(), free_port(), free_port());
+    let args = |name: &str| {
+        [
+            format!("--name={name}"),
+            "--trusted=127.0.0.1".into(),
+            "--reconnect=10".into(),
+        ]
+    };
+    let a_args = args("A");
+    let b_args = args("B");
+    let mut servers = [
+        room_server(
+            a_port,
+            &a_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        ),
+        room_server(
+            b_port,
+            &b_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        ),
+    ];
+    let _nginx = nginx(
+        &dir,
+        "nginx-rooms.conf",
+        &[
+            ("LISTEN_PORT", listen.to_string()),
+            ("BACKEND_A", a_port.to_string()),
+            ("BACKEND_B", b_port.to_string()),
+        ],
+    );
+    wait_for_port(listen, Duration::from_secs(10));
+    let rt = common::client_runtime();
+    // Client -> relay (cut by the test) -> nginx -> the room's server process.
+    let relay = rt.block_on(Relay::start(listen));
+    let mut c = rt.block_on(SessionClient::open(&format!("{}play?room=r1", relay.url())));
+    let greeting = text_of(rt.block_on(c.recv()).unwrap());
+    let home = greeting.split_whitespace().nth(1).unwrap().to_string();
+    assert_eq!(greeting, format!("welcome {home} {}", c.id()));
+    relay.cut();
+    assert_eq!(rt.block_on(c.recv()), Err(Gone::Broken));
+    let w = rt
+        .block_on(c.reconnect())
+        .expect("back through nginx, to the same process");
+    assert_eq!(w.id, c.id());
+    let at_home = usize::from(home == "B");
+    servers[at_home].wait_line(
+        &format!("BACK {} {home} [\"r1\"]", w.id),
+        Duration::from_secs(10),
+    );
+    // The secret presented in rooms that nginx routes to the other process opens nothing
+    // there: a fresh session, a new peer, greeted by the other server.
+    let mut elsewhere = None;
+    for room in 0..40 {
+        let url = format!(
+            "ws://127.0.0.1:{listen}/play?room=q{room}&gws=1&gws_session={}&gws_received={}",
+            w.session,
+            c.received()
+        );
+        let mut other = rt.block_on(SessionClient::open_url(&url));
+        if !other.welcome.resumed {
+            elsewhere = Some(text_of(rt.block_on(other.recv()).unwrap()));
+            assert_ne!(other.id(), w.id);
+            break;
+        }
+    }
+    let greeting = elsewhere.expect("some room is routed to the other process");
+    assert!(
+        !greeting.starts_with(&format!("welcome {home} ")),
+        "{greeting}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn text_of(msg: tokio_tungstenite::tungstenite::Message) -> String {
+    msg.into_text().unwrap().to_string()
 }

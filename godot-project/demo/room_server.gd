@@ -8,7 +8,7 @@ extends Node
 ## godot --headless --path godot-project res://demo/room_server.tscn -- --port=9080
 ##   [--name=A] [--trusted=127.0.0.1,10.0.0.0/8] [--proxy-protocol] [--health=/healthz]
 ##   [--tls-key=key.pem --tls-cert=cert.pem] [--stop-file=PATH] [--grace=SECONDS]
-##   [--redis=redis://127.0.0.1:6379]
+##   [--redis=redis://127.0.0.1:6379] [--reconnect=SECONDS]
 ## With --stop-file the server stops when that file appears (after --grace seconds of
 ## draining, if given) and the process exits: what a deploy script or orchestrator does.
 ## It prints one line per event (LISTENING, JOIN, LEAVE, REDIS ...) for scripts and tests.
@@ -41,7 +41,10 @@ func _ready() -> void:
 			"stop-file": stop_file = value
 			"grace": grace = float(value)
 			"redis": server.redis_url = value
+			"reconnect": server.reconnect_grace_period = float(value)
 	server.client_connected.connect(_on_connected)
+	server.client_away.connect(func(id): print("AWAY %d %s" % [id, server_name]))
+	server.client_back.connect(func(id): print("BACK %d %s %s" % [id, server_name, server.get_peer_groups(id)]))
 	server.client_disconnected.connect(_on_disconnected)
 	server.data_received.connect(_on_data)
 	server.drained.connect(func(): get_tree().quit())

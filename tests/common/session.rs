@@ -62,6 +62,12 @@ pub fn ack(count: u64) -> Message {
     Message::Binary(b.into())
 }
 
+/// `url` with `query` added to its own.
+pub fn with_query(url: &str, query: &str) -> String {
+    let joint = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joint}{query}")
+}
+
 /// Why a read gave no game message.
 #[derive(Debug, PartialEq)]
 pub enum Gone {
@@ -85,12 +91,15 @@ pub struct SessionClient {
 }
 
 impl SessionClient {
-    /// Connects to `url` (ending in `/` or a path, no query) asking for a session.
+    /// Connects to `url` (a query of the game's own is kept) asking for a session.
     pub async fn open(url: &str) -> Self {
-        Self::open_url(&format!("{url}?gws=1")).await
+        let mut client = Self::open_url(&with_query(url, "gws=1")).await;
+        client.url = url.to_string();
+        client
     }
 
-    /// Connects to `url`, whose query already asks for a session.
+    /// Connects to `url`, whose query already asks for a session (it comes back to the
+    /// path alone).
     pub async fn open_url(url: &str) -> Self {
         let (ws, welcome) = Self::dial(url).await.expect("connect");
         SessionClient {
@@ -129,6 +138,11 @@ impl SessionClient {
 
     pub fn is_broken(&self) -> bool {
         self.ws.is_none()
+    }
+
+    /// Game messages received in the session.
+    pub fn received(&self) -> u64 {
+        self.received
     }
 
     /// Messages sent and not yet acknowledged by the server.
@@ -211,10 +225,11 @@ impl SessionClient {
     /// `None` when the server gave a new session instead (it is kept) or never answered.
     pub async fn reconnect(&mut self) -> Option<Welcome> {
         self.ws = None;
-        let url = format!(
-            "{}?gws=1&gws_session={}&gws_received={}",
-            self.url, self.welcome.session, self.received
+        let query = format!(
+            "gws=1&gws_session={}&gws_received={}",
+            self.welcome.session, self.received
         );
+        let url = with_query(&self.url, &query);
         let give_up = tokio::time::Instant::now() + Duration::from_secs_f64(self.welcome.grace);
         let mut pause = Duration::from_millis(5);
         let (ws, welcome) = loop {
