@@ -320,7 +320,8 @@ asyncio.run(main())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
-            child.stdin.take().unwrap().write_all(b"ping\n").unwrap();
+            // A refused websocat may have exited already: its stdin is then closed.
+            let _ = child.stdin.take().unwrap().write_all(b"ping\n");
             child.wait_with_output().unwrap()
         })
     };
