@@ -10,10 +10,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::certs::chain;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use godot_websocket_server::core::{Error, Event, Server, TlsConfig};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rcgen::{CertificateParams, KeyPair};
 use rustls_pki_types::CertificateDer;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_tungstenite::tungstenite::Message;
@@ -26,40 +27,6 @@ fn self_signed() -> (String, String, CertificateDer<'static>) {
         .self_signed(&key)
         .unwrap();
     (cert.pem(), key.serialize_pem(), cert.der().clone())
-}
-
-struct Chain {
-    root_der: CertificateDer<'static>,
-    root_pem: String,
-    intermediate_pem: String,
-    leaf_pem: String,
-    leaf_key_pem: String,
-}
-
-/// root CA -> intermediate CA -> leaf for localhost.
-fn chain() -> Chain {
-    let ca = |cn: &str| {
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, cn);
-        p
-    };
-    let root = CertifiedIssuer::self_signed(ca("test root"), KeyPair::generate().unwrap()).unwrap();
-    let inter =
-        CertifiedIssuer::signed_by(ca("test intermediate"), KeyPair::generate().unwrap(), &root)
-            .unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".into()])
-        .unwrap()
-        .signed_by(&leaf_key, &inter)
-        .unwrap();
-    Chain {
-        root_der: root.der().clone(),
-        root_pem: root.pem(),
-        intermediate_pem: inter.pem(),
-        leaf_pem: leaf.pem(),
-        leaf_key_pem: leaf_key.serialize_pem(),
-    }
 }
 
 fn client_config(roots: &[&CertificateDer<'static>]) -> Arc<ClientConfig> {
