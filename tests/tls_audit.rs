@@ -7,7 +7,6 @@ mod common;
 use std::process::Command;
 
 use common::certs::chain;
-use common::*;
 use godot_websocket_server::core::{Server, TlsConfig};
 
 /// testssl's findings: (id, severity, finding) from its flat JSON.
