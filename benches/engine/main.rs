@@ -5,8 +5,8 @@
 //! `WebSocketPeer`. The load comes from this process (tokio-tungstenite clients); each server
 //! reports its own frame statistics. Lines: burst of connects, idle clients, closed-loop
 //! throughput, latency at the default frame rate and at 60 fps, high-level multiplayer RPC
-//! round trips (godot-project/bench/mp_rpc.gd, stock clients), fan-out, reconnection
-//! (ours only). Prints one table
+//! round trips (godot-project/bench/mp_rpc.gd, stock clients), fan-out, wss (TLS
+//! handshakes and memory), reconnection (ours only). Prints one table
 //! with the figures and ours / theirs.
 
 mod capture;
@@ -17,6 +17,7 @@ mod reconnect;
 mod relay;
 mod rpc;
 mod table;
+mod wss;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -163,6 +164,9 @@ fn main() {
         }
         for &clients in plan.fanout_levels.iter().filter(|_| run("fanout")) {
             line_fanout(&godot, &plan, &mut table, "ours", clients, 4).await;
+        }
+        for kind in KINDS.into_iter().filter(|_| run("wss")) {
+            wss::line_wss(&godot, &plan, &mut table, kind).await;
         }
         if run("reconnect") {
             reconnect::line_reconnect(&godot, &plan, &mut table).await;

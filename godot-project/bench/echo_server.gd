@@ -9,11 +9,17 @@ extends SceneTree
 ## "#"): "#reset" restarts the frame statistics, "#stats" answers them as JSON, "#fanout HZ
 ## SECONDS SIZE" sends SIZE bytes to every client HZ times a second (the first 8 bytes: the
 ## send time, µs since the Unix epoch) and measures what each send costs the main thread.
-##   godot --headless --path godot-project --script res://bench/echo_server.gd -- --kind=ours --port=9100 [--max-fps=60] [--grace=SECONDS]
+##   godot --headless --path godot-project --script res://bench/echo_server.gd -- --kind=ours --port=9100 [--max-fps=60] [--grace=SECONDS] [--tls-key=PEM --tls-cert=PEM]
 
 var kind := "ours"
 ## reconnect_grace_period of ours (--grace=SECONDS; the reconnection line).
 var grace := 0.0
+## wss (--tls-key=PEM --tls-cert=PEM; the wss line): every kind with Godot's own TLS
+## options where it has them (ours: private_key / ssl_certificate).
+var tls_key: CryptoKey
+var tls_cert: X509Certificate
+## TCPServer + WebSocketPeer over TLS: streams whose TLS handshake is under way.
+var tls_pending: Array[StreamPeerTLS] = []
 var ours: WebSocketServer
 var mp: WebSocketMultiplayerPeer
 var tcp: TCPServer
@@ -41,6 +47,12 @@ func _initialize() -> void:
 			kind = arg.trim_prefix("--kind=")
 		elif arg.begins_with("--port="):
 			port = int(arg.trim_prefix("--port="))
+		elif arg.begins_with("--tls-key="):
+			tls_key = CryptoKey.new()
+			tls_key.load(arg.trim_prefix("--tls-key="))
+		elif arg.begins_with("--tls-cert="):
+			tls_cert = X509Certificate.new()
+			tls_cert.load(arg.trim_prefix("--tls-cert="))
 		elif arg.begins_with("--grace="):
 			grace = float(arg.trim_prefix("--grace="))
 		elif arg.begins_with("--max-fps="):
@@ -56,6 +68,9 @@ func _initialize() -> void:
 			ours.bind_ip = "127.0.0.1"
 			ours.set_buffers(1024, 4096, 1024, 4096)
 			ours.reconnect_grace_period = grace
+			if tls_key != null:
+				ours.private_key = tls_key
+				ours.ssl_certificate = tls_cert
 			ours.data_received.connect(_ours_data)
 			err = ours.listen(port)
 		"godot_mp":
@@ -63,7 +78,8 @@ func _initialize() -> void:
 			mp.inbound_buffer_size = 1 << 20
 			mp.outbound_buffer_size = 1 << 20
 			mp.max_queued_packets = 4096
-			err = mp.create_server(port, "127.0.0.1")
+			var options: TLSOptions = null if tls_key == null else TLSOptions.server(tls_key, tls_cert)
+			err = mp.create_server(port, "127.0.0.1", options)
 			mp.peer_connected.connect(func(_id): mp_peers += 1)
 			mp.peer_disconnected.connect(func(_id): mp_peers -= 1)
 		"tcp":
@@ -114,12 +130,25 @@ func _process(_delta: float) -> bool:
 
 func _tcp_poll() -> void:
 	while tcp.is_connection_available():
-		var ws := WebSocketPeer.new()
-		ws.inbound_buffer_size = 1 << 20
-		ws.outbound_buffer_size = 1 << 20
-		ws.max_queued_packets = 4096
-		ws.accept_stream(tcp.take_connection())
-		tcp_peers.append(ws)
+		if tls_key == null:
+			_tcp_accept(tcp.take_connection())
+			continue
+		var tls := StreamPeerTLS.new()
+		if tls.accept_stream(tcp.take_connection(), TLSOptions.server(tls_key, tls_cert)) == OK:
+			tls_pending.append(tls)
+	# TLS handshakes, polled as Godot's own WebSocketMultiplayerPeer does.
+	var j := 0
+	while j < tls_pending.size():
+		var tls := tls_pending[j]
+		tls.poll()
+		match tls.get_status():
+			StreamPeerTLS.STATUS_HANDSHAKING:
+				j += 1
+			StreamPeerTLS.STATUS_CONNECTED:
+				_tcp_accept(tls)
+				tls_pending.remove_at(j)
+			_:
+				tls_pending.remove_at(j)
 	var i := 0
 	while i < tcp_peers.size():
 		var ws := tcp_peers[i]
@@ -128,6 +157,15 @@ func _tcp_poll() -> void:
 			tcp_peers.remove_at(i)
 		else:
 			i += 1
+
+
+func _tcp_accept(stream: StreamPeer) -> void:
+	var ws := WebSocketPeer.new()
+	ws.inbound_buffer_size = 1 << 20
+	ws.outbound_buffer_size = 1 << 20
+	ws.max_queued_packets = 4096
+	ws.accept_stream(stream)
+	tcp_peers.append(ws)
 
 
 func _ours_data(id: int) -> void:
