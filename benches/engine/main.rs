@@ -118,6 +118,8 @@ fn main() {
     }
     plan.rpc_split_cores = std::env::args().any(|a| a == "--rpc-split-cores");
     let run = |line: &str| plan.only.is_empty() || plan.only.iter().any(|o| o == line);
+    // Lines that --quick leaves out unless asked for by --only (it must stay near 2 minutes).
+    let run_long = |line: &str| plan.only.iter().any(|o| o == line) || (!plan.quick && run(line));
     let godot = godot();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -165,10 +167,10 @@ fn main() {
         for &clients in plan.fanout_levels.iter().filter(|_| run("fanout")) {
             line_fanout(&godot, &plan, &mut table, "ours", clients, 4).await;
         }
-        for kind in KINDS.into_iter().filter(|_| run("wss")) {
+        for kind in KINDS.into_iter().filter(|_| run_long("wss")) {
             wss::line_wss(&godot, &plan, &mut table, kind).await;
         }
-        if run("reconnect") {
+        if run_long("reconnect") {
             reconnect::line_reconnect(&godot, &plan, &mut table).await;
         }
     });
