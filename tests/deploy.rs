@@ -180,23 +180,19 @@ fn haproxy_passes_tls_through_with_proxy_protocol_v2() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn two_godot_servers_behind_nginx_room_routing() {
-    let _serial = engine::serial();
-    let dir = scratch_dir("nginx-rooms");
+/// Two room servers, A and B (each with its `extra` arguments), behind nginx's room routing
+/// (deploy/nginx-rooms.conf): nginx's port, the servers, nginx.
+fn rooms_behind_nginx(dir: &Path, extra: [&[&str]; 2]) -> (u16, [Running; 2], Nginx) {
     let (listen, a_port, b_port) = (free_port(), free_port(), free_port());
-    let stop_a = dir.join("stop-a");
-    let mut a = room_server(
-        a_port,
-        &[
-            "--name=A",
-            "--trusted=127.0.0.1",
-            &format!("--stop-file={}", stop_a.display()),
-        ],
-    );
-    let mut b = room_server(b_port, &["--name=B", "--trusted=127.0.0.1"]);
-    let _nginx = nginx(
-        &dir,
+    let start = |name: &str, port: u16, extra: &[&str]| {
+        let name = format!("--name={name}");
+        let mut args = vec![name.as_str(), "--trusted=127.0.0.1"];
+        args.extend_from_slice(extra);
+        room_server(port, &args)
+    };
+    let servers = [start("A", a_port, extra[0]), start("B", b_port, extra[1])];
+    let proxy = nginx(
+        dir,
         "nginx-rooms.conf",
         &[
             ("LISTEN_PORT", listen.to_string()),
@@ -205,6 +201,16 @@ fn two_godot_servers_behind_nginx_room_routing() {
         ],
     );
     wait_for_port(listen, Duration::from_secs(10));
+    (listen, servers, proxy)
+}
+
+#[test]
+fn two_godot_servers_behind_nginx_room_routing() {
+    let _serial = engine::serial();
+    let dir = scratch_dir("nginx-rooms");
+    let stop_a = dir.join("stop-a");
+    let stop = format!("--stop-file={}", stop_a.display());
+    let (listen, [mut a, mut b], _nginx) = rooms_behind_nginx(&dir, [&[&stop], &[]]);
     let out = engine::python_client(
         "rooms_client.py",
         &[
@@ -231,36 +237,8 @@ fn two_godot_servers_behind_nginx_room_routing() {
 fn a_session_behind_nginx_room_routing_returns_to_its_process_and_opens_nothing_elsewhere() {
     let _serial = engine::serial();
     let dir = scratch_dir("nginx-sessions");
-    let (listen, a_port, b_port) = (free_port(), free_port(), free_port());
-    let args = |name: &str| {
-        [
-            format!("--name={name}"),
-            "--trusted=127.0.0.1".into(),
-            "--reconnect=10".into(),
-        ]
-    };
-    let a_args = args("A");
-    let b_args = args("B");
-    let mut servers = [
-        room_server(
-            a_port,
-            &a_args.iter().map(String::as_str).collect::<Vec<_>>(),
-        ),
-        room_server(
-            b_port,
-            &b_args.iter().map(String::as_str).collect::<Vec<_>>(),
-        ),
-    ];
-    let _nginx = nginx(
-        &dir,
-        "nginx-rooms.conf",
-        &[
-            ("LISTEN_PORT", listen.to_string()),
-            ("BACKEND_A", a_port.to_string()),
-            ("BACKEND_B", b_port.to_string()),
-        ],
-    );
-    wait_for_port(listen, Duration::from_secs(10));
+    let (listen, mut servers, _nginx) =
+        rooms_behind_nginx(&dir, [&["--reconnect=10"], &["--reconnect=10"]]);
     let rt = common::client_runtime();
     // Client -> relay (cut by the test) -> nginx -> the room's server process.
     let relay = rt.block_on(Relay::start(listen));
