@@ -178,23 +178,34 @@ async fn reopen(
     Reopened::Yes(Box::new(ws))
 }
 
-/// Resolves when a session's client came back on another connection.
-pub(super) async fn handed_over(peer: &PeerShared) {
+/// What a session's connection task is told while it runs.
+pub(super) enum Moment {
+    /// The client came back on another connection, which replaces this one.
+    Returned,
+    /// Messages received wait for their acknowledgement.
+    AckDue,
+}
+
+/// The next [`Moment`] of a session's peer; never for a plain peer. Boxed, so that a plain
+/// peer's connection task does not carry a session's timers.
+pub(super) async fn moment(peer: &PeerShared) -> Moment {
     match &peer.resumable {
-        Some(state) => state.returned.notified().await,
+        Some(state) => Box::pin(next_moment(state)).await,
         None => std::future::pending().await,
     }
 }
 
-/// Resolves when a session has received messages to acknowledge and [`ACK_DELAY`] passed.
-pub(super) async fn ack_due(peer: &PeerShared) {
-    match &peer.resumable {
-        Some(state) => {
-            if state.unacknowledged() == 0 {
-                state.ack_wanted.notified().await;
-            }
-            sleep(ACK_DELAY).await;
-        }
-        None => std::future::pending().await,
+async fn next_moment(state: &Resumable) -> Moment {
+    tokio::select! {
+        _ = state.returned.notified() => Moment::Returned,
+        _ = ack_due(state) => Moment::AckDue,
     }
+}
+
+/// Resolves when messages received wait for their acknowledgement and [`ACK_DELAY`] passed.
+async fn ack_due(state: &Resumable) {
+    if state.unacknowledged() == 0 {
+        state.ack_wanted.notified().await;
+    }
+    sleep(ACK_DELAY).await;
 }

@@ -174,7 +174,8 @@ pub(crate) async fn serve(
             drop(shutdown);
             run(ws, &peer, &session).await == RunEnd::Closed(true)
         }
-        Some(state) => away::serve_session(ws, &peer, state, &session, shutdown).await,
+        // Boxed: a plain peer's task must not carry a session's larger state.
+        Some(state) => Box::pin(away::serve_session(ws, &peer, state, &session, shutdown)).await,
     };
     // The secret opens nothing before the end is reported.
     drop(registered);
@@ -310,10 +311,12 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> RunEnd {
                     }
                     _ = &mut close_timer => break Outcome::Done(false),
                     _ = peer.kill.notified() => break Outcome::Done(false),
-                    _ = away::handed_over(peer) => break Outcome::Ended(RunEnd::Replaced),
-                    _ = away::ack_due(peer) => {
-                        let _ = peer.commands.send(Command::Ack);
-                    }
+                    moment = away::moment(peer) => match moment {
+                        away::Moment::Returned => break Outcome::Ended(RunEnd::Replaced),
+                        away::Moment::AckDue => {
+                            let _ = peer.commands.send(Command::Ack);
+                        }
+                    },
                 }
             }
         };
