@@ -2,8 +2,8 @@
 //! one thread polls events and answers every message with the same kind of message.
 //!
 //! `cargo run --release --example echo -- [PORT] [--buffer-kb N] [--packets N]
-//! [--handshake-timeout SECS] [--heartbeat SECS]` prints `listening on PORT` once ready. Used by the Autobahn conformance run and
-//! the benchmark.
+//! [--handshake-timeout SECS] [--heartbeat SECS] [--compress]` prints `listening on PORT`
+//! once ready. Used by the Autobahn conformance run and the benchmark.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,6 +16,7 @@ fn main() {
     let mut packets = 1024i64;
     let mut handshake_timeout = 3.0f64;
     let mut heartbeat = 0.0f64;
+    let mut compress = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -43,8 +44,9 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .expect("--heartbeat SECS")
             }
+            "--compress" => compress = true,
             p => port = p.parse().expect(
-                "usage: echo [PORT] [--buffer-kb N] [--packets N] [--handshake-timeout SECS] [--heartbeat SECS]",
+                "usage: echo [PORT] [--buffer-kb N] [--packets N] [--handshake-timeout SECS] [--heartbeat SECS] [--compress]",
             ),
         }
     }
@@ -54,6 +56,7 @@ fn main() {
     server.set_buffers(buffers).unwrap();
     server.set_handshake_timeout(Duration::from_secs_f64(handshake_timeout));
     server.set_heartbeat_interval(Duration::from_secs_f64(heartbeat));
+    server.set_compression_enabled(compress);
     if let Err(e) = server.listen(port, &[], false) {
         eprintln!("echo: {e}");
         std::process::exit(1);

@@ -1,7 +1,7 @@
 extends SceneTree
 ## An echo server on WebSocketServer for the Autobahn Testsuite (tools/autobahn.sh): every
 ## message goes back to its sender as it came, text as text and binary as binary, through
-## the whole stack (GDScript, the Godot layer, the core).
+## the whole stack (GDScript, the Godot layer, the core), with compression on.
 ##   godot --headless --path godot-project --script res://tests/autobahn_echo.gd -- --port=9002
 ##
 ## Echo with send(packet, write_mode): PacketPeer.put_packet() returns OK without sending
@@ -19,6 +19,8 @@ func _initialize() -> void:
 	server.bind_ip = "127.0.0.1"
 	# Autobahn's largest messages are 16 MiB.
 	server.set_buffers(32768, 4096, 32768, 4096)
+	# Autobahn offers permessage-deflate in cases 12.* and 13.* only.
+	server.compression_enabled = true
 	server.data_received.connect(_echo)
 	if server.listen(port) != OK:
 		printerr("autobahn echo: cannot listen on port %d" % port)

@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+mod compression;
 mod connection;
 mod error;
 mod fanout;
@@ -48,6 +49,8 @@ pub use peer::{Message, Peer, ReadyState};
 pub use policy::gate::UpgradeRequest;
 pub use policy::limits::{Buffers, LimitRefusal};
 pub use request::Headers;
-pub use server::{DEFAULT_UNRELIABLE_THRESHOLD, Event, MultiplayerPacket, Server};
+pub use server::{
+    DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_UNRELIABLE_THRESHOLD, Event, MultiplayerPacket, Server,
+};
 pub use socket::tls::TlsConfig;
 pub use way_in::handshake::select_protocol;

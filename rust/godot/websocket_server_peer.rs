@@ -163,6 +163,15 @@ impl WebSocketServerPeer {
         self.peer.as_ref().is_some_and(|p| p.is_away())
     }
 
+    /// Whether this client's connection agreed to compression (permessage-deflate: with
+    /// [member WebSocketServer.compression_enabled], a client that offered it, as browsers
+    /// do). Its messages then go compressed from
+    /// [member WebSocketServer.compression_threshold] bytes on.
+    #[func]
+    fn is_compressed(&self) -> bool {
+        self.peer.as_ref().is_some_and(|p| p.is_compressed())
+    }
+
     /// Whether the packet returned by the last [method PacketPeer.get_packet] came as text.
     #[func]
     fn was_string_packet(&self) -> bool {

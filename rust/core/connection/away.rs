@@ -142,8 +142,10 @@ async fn reopen(
         leftover,
         remote,
         received,
+        deflate,
     } = returning;
-    let mut ws = websocket(stream, leftover, session).await;
+    peer.set_deflate(deflate);
+    let mut ws = websocket(stream, leftover, deflate, session).await;
     let Some(missed) = state.unreceived(received) else {
         let frame = CloseFrame {
             code: 1008.into(),

@@ -22,6 +22,7 @@ mod heartbeat;
 mod reader;
 mod writer;
 
+use crate::core::compression::Agreed;
 use crate::core::fanout::Fanout;
 use crate::core::ids::PeerId;
 use crate::core::multiplayer;
@@ -32,13 +33,14 @@ use crate::core::policy::rate::RateLimiter;
 use crate::core::resume::{Resumable, Returning};
 use crate::core::runtime;
 use crate::core::session::{RawEvent, Session, stopped};
+use crate::core::socket::inflating::Inflating;
 use crate::core::socket::stream::ServerStream;
 use crate::core::way_in::opening::{LINGER, Opened, linger, open};
 use heartbeat::{Beat, Heartbeat};
 use reader::read_loop;
 use writer::{WriteEnd, write_loop};
 
-pub(super) type Ws = WebSocketStream<ServerStream>;
+pub(super) type Ws = WebSocketStream<Inflating>;
 
 /// Read buffer per connection: small, so that idle connections stay cheap (larger
 /// messages are read in several steps).
@@ -76,6 +78,7 @@ pub(crate) async fn serve(
         asked,
         ask,
         returning,
+        deflate,
     } = match opened {
         Ok(opened) => opened,
         // Timed out, refused or failed: never a peer.
@@ -96,6 +99,7 @@ pub(crate) async fn serve(
                 leftover,
                 remote,
                 received,
+                deflate,
             };
             match state.hand_over(back) {
                 Ok(()) => {
@@ -137,7 +141,8 @@ pub(crate) async fn serve(
     let registered = resumable
         .as_ref()
         .map(|state| Registered(&session, &peer, state));
-    let mut ws = websocket(stream, leftover, &session).await;
+    peer.set_deflate(deflate);
+    let mut ws = websocket(stream, leftover, deflate, &session).await;
     let first = if session.multiplayer {
         Some(Bytes::copy_from_slice(&multiplayer::id_message(id)))
     } else {
@@ -181,8 +186,15 @@ pub(crate) async fn serve(
     drop(registered);
 }
 
-/// The WebSocket over an upgraded stream, with the session's limits.
-async fn websocket(stream: ServerStream, leftover: Vec<u8>, session: &Session) -> Ws {
+/// The WebSocket over an upgraded stream, with the session's limits, inflating
+/// compressed messages when permessage-deflate was agreed.
+async fn websocket(
+    stream: ServerStream,
+    leftover: Vec<u8>,
+    deflate: Option<Agreed>,
+    session: &Session,
+) -> Ws {
+    let (stream, leftover) = Inflating::new(stream, leftover, deflate.is_some());
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
@@ -327,7 +339,7 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> RunEnd {
             Outcome::Done(clean) => return RunEnd::Closed(clean),
             Outcome::Ended(end) => return end,
             Outcome::NoDelay(on) => {
-                let _ = ws.get_ref().tcp().set_nodelay(on);
+                let _ = ws.get_ref().get_ref().tcp().set_nodelay(on);
             }
             Outcome::Fail(code, reason) => {
                 // Boxed: rare, and it would otherwise enlarge every connection's task.
@@ -368,5 +380,5 @@ async fn fail(mut ws: Ws, peer: &PeerShared, code: u16, reason: &'static str) {
         reason: reason.into(),
     };
     let _ = timeout(LINGER, ws.send(WsMessage::Close(Some(frame)))).await;
-    linger(ws.get_mut()).await;
+    linger(ws.get_mut().get_mut()).await;
 }

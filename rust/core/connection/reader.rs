@@ -18,6 +18,7 @@ use crate::core::peer::{Command, Message, PeerShared, ReadyState};
 use crate::core::policy::rate::RateLimiter;
 use crate::core::resume::wire::{self, Incoming};
 use crate::core::session::{RawEvent, Session};
+use crate::core::socket::inflating::is_bad_data;
 
 /// Most received messages handed to the session under one lock.
 const READ_BATCH: usize = 64;
@@ -135,6 +136,7 @@ fn handle(
                     Outcome::Done(false)
                 }
                 WsError::Protocol(_) => Outcome::Fail(1002, "protocol error"),
+                WsError::Io(e) if is_bad_data(&e) => Outcome::Fail(1007, "invalid compressed data"),
                 _ => Outcome::Done(false),
             });
         }

@@ -5,10 +5,11 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
 
 use super::Ws;
-use crate::core::peer::{Command, PeerShared};
+use crate::core::peer::{Command, Outgoing, PeerShared};
 use crate::core::resume::wire;
 
 /// Most messages written before one flush.
@@ -29,25 +30,17 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
         let mut end = None;
         while let Some(command) = next.take() {
             match command {
-                Command::Send { data, is_text } => {
-                    let len = data.len();
+                Command::Send(message) => {
+                    let len = message.data.len();
                     // Kept for replay until the client acknowledges it.
                     if let Some(session) = &peer.resumable {
-                        session.written(data.clone(), is_text);
+                        session.written(message.data.clone(), message.is_text);
                     }
-                    let msg = if is_text {
-                        // Checked as UTF-8 when queued.
-                        match data.try_into() {
-                            Ok(text) => WsMessage::Text(text),
-                            Err(_) => {
-                                peer.sent(1, len);
-                                continue;
-                            }
-                        }
-                    } else {
-                        WsMessage::Binary(data)
+                    let Some(frame) = frame_of(message) else {
+                        peer.sent(1, len);
+                        continue;
                     };
-                    if sink.feed(msg).await.is_err() {
+                    if sink.feed(frame).await.is_err() {
                         return WriteEnd::Failed;
                     }
                     packets += 1;
@@ -103,4 +96,29 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
         }
     }
     std::future::pending().await
+}
+
+/// The frame of a message: compressed (RSV1 set) when it has a compressed form; `None` for
+/// text that is not UTF-8 (checked when queued, so never).
+fn frame_of(message: Outgoing) -> Option<WsMessage> {
+    let Outgoing {
+        data,
+        is_text,
+        deflated,
+    } = message;
+    if let Some(deflated) = deflated {
+        let kind = if is_text {
+            OpData::Text
+        } else {
+            OpData::Binary
+        };
+        let mut frame = Frame::message(deflated, OpCode::Data(kind), true);
+        frame.header_mut().rsv1 = true;
+        return Some(WsMessage::Frame(frame));
+    }
+    if is_text {
+        data.try_into().ok().map(WsMessage::Text)
+    } else {
+        Some(WsMessage::Binary(data))
+    }
 }

@@ -22,10 +22,15 @@ mod task;
 
 pub(crate) use task::{FanoutQueue, run};
 
+use crate::core::compression::{Deflated, deflate};
 use crate::core::error::SendError;
 use crate::core::ids::{IdMap, IdSet, PeerId};
-use crate::core::peer::{Command, Peer, PeerShared, SendQueue};
+use crate::core::peer::{Command, Outgoing, Peer, PeerShared, SendQueue};
 use crate::core::resume::wire;
+
+/// Messages shorter than this many bytes go uncompressed (`compression_threshold`):
+/// below it, DEFLATE saves a few bytes at best and costs more than it saves.
+pub const DEFAULT_COMPRESSION_THRESHOLD: usize = 256;
 
 /// Who a job goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +78,8 @@ pub(crate) struct Fanout {
     pub(crate) pending: AtomicUsize,
     /// Drop unreliable packets for a peer with more than this many bytes queued (0: never).
     pub unreliable_threshold: AtomicUsize,
+    /// Messages of at least this many bytes go compressed to peers that agreed to it.
+    pub compression_threshold: AtomicUsize,
     work: mpsc::UnboundedSender<Work>,
 }
 
@@ -85,6 +92,7 @@ impl Fanout {
             groups: RwLock::new(HashMap::new()),
             pending: AtomicUsize::new(0),
             unreliable_threshold: AtomicUsize::new(unreliable_threshold),
+            compression_threshold: AtomicUsize::new(DEFAULT_COMPRESSION_THRESHOLD),
             work,
         });
         (fanout, FanoutQueue::new(rx))
@@ -196,25 +204,55 @@ impl Fanout {
         };
         let mut missed = Vec::new();
         // Sessions escape a message that begins with a zero byte: one copy for them all.
+        // Each form is compressed once, for every peer that agreed on its window.
         let escaped = std::cell::OnceCell::new();
+        let (deflated, deflated_escaped) = (Deflated::default(), Deflated::default());
         for peer in &recipients {
             if job.unreliable && self.congested(peer) {
                 peer.traffic.dropped();
                 continue;
             }
-            let data = match wire::escape_needed(peer.resumable.is_some(), &job.data) {
-                true => escaped
-                    .get_or_init(|| peer.on_wire(job.data.clone()))
-                    .clone(),
-                false => job.data.clone(),
+            let (data, shared) = match wire::escape_needed(peer.resumable.is_some(), &job.data) {
+                true => (
+                    escaped
+                        .get_or_init(|| peer.on_wire(job.data.clone()))
+                        .clone(),
+                    &deflated_escaped,
+                ),
+                false => (job.data.clone(), &deflated),
             };
-            match peer.send_now(data, job.is_text) {
+            let message = self.outgoing(peer, data, job.is_text, Some(shared));
+            match peer.send_now(message) {
                 Ok(()) | Err(SendError::Closed) => {}
                 Err(_) => missed.push(peer.id),
             }
         }
         missed.sort_unstable();
         missed
+    }
+
+    /// A message for `peer`, compressed when its connection agreed to it and the message
+    /// reaches `compression_threshold`; `shared` keeps a fan-out's compressed forms.
+    pub fn outgoing(
+        &self,
+        peer: &PeerShared,
+        data: Bytes,
+        is_text: bool,
+        shared: Option<&Deflated>,
+    ) -> Outgoing {
+        let threshold = self.compression_threshold.load(Ordering::Relaxed);
+        let deflated = match peer.deflate_window() {
+            Some(window) if data.len() >= threshold => match shared {
+                Some(shared) => shared.get(&data, window),
+                None => deflate(&data, window),
+            },
+            _ => None,
+        };
+        Outgoing {
+            data,
+            is_text,
+            deflated,
+        }
     }
 
     /// Whether an unreliable packet for this peer is dropped now.
@@ -232,7 +270,7 @@ impl SendQueue for Fanout {
             self.work.send(Work::One(peer, data, is_text))
         {
             self.pending.fetch_sub(1, Ordering::AcqRel);
-            peer.push(data, is_text);
+            peer.push(Outgoing::plain(data, is_text));
         }
     }
 

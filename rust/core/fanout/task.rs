@@ -72,10 +72,11 @@ fn handle(fanout: &Fanout, work: Work, report: &impl Fn(Missed)) {
             }
         }
         Work::One(peer, data, is_text) => {
+            let message = fanout.outgoing(&peer, data, is_text, None);
             // With a long backlog, the connection tasks write in parallel instead.
             let backlog = fanout.pending.load(Ordering::Acquire) > DIRECT_BACKLOG;
-            if backlog || !peer.write_direct(&data, is_text, true) {
-                peer.push(data, is_text);
+            if backlog || !peer.write_direct(&message, true) {
+                peer.push(message);
             }
         }
         Work::Command(peer, command) => {

@@ -7,12 +7,38 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+/// A message on its way out: the game's bytes, and their compressed form when the
+/// peer's connection agreed to permessage-deflate and the message is worth it.
+#[derive(Clone)]
+pub(crate) struct Outgoing {
+    pub data: Bytes,
+    pub is_text: bool,
+    /// Written instead of `data`, in a frame with RSV1 set (RFC 7692).
+    pub deflated: Option<Bytes>,
+}
+
+impl Outgoing {
+    /// A message that goes uncompressed.
+    pub fn plain(data: Bytes, is_text: bool) -> Self {
+        Outgoing {
+            data,
+            is_text,
+            deflated: None,
+        }
+    }
+
+    /// The payload as written, and whether it is compressed.
+    pub fn wire(&self) -> (&Bytes, bool) {
+        match &self.deflated {
+            Some(d) => (d, true),
+            None => (&self.data, false),
+        }
+    }
+}
+
 /// What the caller's thread asks of a connection task.
 pub(crate) enum Command {
-    Send {
-        data: Bytes,
-        is_text: bool,
-    },
+    Send(Outgoing),
     Close {
         code: u16,
         reason: String,

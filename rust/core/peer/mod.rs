@@ -4,7 +4,7 @@
 mod commands;
 mod shared;
 
-pub(crate) use commands::Command;
+pub(crate) use commands::{Command, Outgoing};
 pub(crate) use shared::{PeerShared, SendQueue, ServerParts};
 
 use std::net::SocketAddr;
@@ -167,6 +167,12 @@ impl Peer {
         s.reserve(data.len())?;
         s.queue.push_one(self.0.clone(), data, is_text);
         Ok(())
+    }
+
+    /// Whether this peer's connection agreed to permessage-deflate (`compression_enabled`
+    /// and a client that offered it).
+    pub fn is_compressed(&self) -> bool {
+        self.0.deflate_window().is_some()
     }
 
     /// Whether the client's connection broke and it may still come back to its session

@@ -12,8 +12,9 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::Command;
-use super::commands::CommandQueue;
+use super::commands::{CommandQueue, Outgoing};
 use super::{Message, ReadyState};
+use crate::core::compression::Agreed;
 use crate::core::error::SendError;
 use crate::core::ids::PeerId;
 use crate::core::observability::stats::{Counters, Traffic};
@@ -70,6 +71,8 @@ pub(crate) struct PeerShared {
     rtt_smoothed: AtomicU64,
     /// The session a client asked for (`reconnect_grace_period`), `None` for a plain peer.
     pub resumable: Option<Arc<Resumable>>,
+    /// The server compressor's window agreed by permessage-deflate (0: not agreed).
+    deflate_window: AtomicU8,
 }
 
 /// What a peer takes from its server: limits, counters, send queue.
@@ -138,6 +141,7 @@ impl PeerShared {
             rtt_last: AtomicU64::new(NO_RTT),
             rtt_smoothed: AtomicU64::new(NO_RTT),
             resumable,
+            deflate_window: AtomicU8::new(0),
         }
     }
 
@@ -162,6 +166,21 @@ impl PeerShared {
         match &self.resumable {
             Some(_) => wire::escape(&data).unwrap_or(data),
             None => data,
+        }
+    }
+
+    /// What permessage-deflate its connection agreed (a session's may change when it
+    /// comes back).
+    pub fn set_deflate(&self, agreed: Option<Agreed>) {
+        let window = agreed.map_or(0, |a| a.server_window);
+        self.deflate_window.store(window, Ordering::Release);
+    }
+
+    /// The compressor window agreed with this peer's client, if it agreed to compression.
+    pub fn deflate_window(&self) -> Option<u8> {
+        match self.deflate_window.load(Ordering::Acquire) {
+            0 => None,
+            window => Some(window),
         }
     }
 
@@ -263,9 +282,9 @@ impl PeerShared {
 
     /// Hands a message counted by [`PeerShared::reserve`] to the connection task; false
     /// when the connection is gone.
-    pub fn push(&self, data: Bytes, is_text: bool) -> bool {
-        let len = data.len();
-        if self.commands.send(Command::Send { data, is_text }).is_err() {
+    pub fn push(&self, message: Outgoing) -> bool {
+        let len = message.data.len();
+        if self.commands.send(Command::Send(message)).is_err() {
             self.sent(1, len);
             return false;
         }
@@ -275,11 +294,12 @@ impl PeerShared {
     /// Writes a message straight to the socket when nothing else of this peer is queued
     /// and the socket takes it now (plain connections); false: queue it instead.
     /// `reserved`: the message itself was counted by [`PeerShared::reserve`].
-    pub fn write_direct(&self, data: &Bytes, is_text: bool, reserved: bool) -> bool {
+    pub fn write_direct(&self, message: &Outgoing, reserved: bool) -> bool {
         let Some(direct) = &self.direct else {
             return false;
         };
-        if data.len() > self.limits.out_bytes {
+        let len = message.data.len();
+        if len > self.limits.out_bytes {
             return false; // refused by reserve(), with the reason
         }
         let own = usize::from(reserved);
@@ -289,7 +309,8 @@ impl PeerShared {
         if !idle() {
             return false;
         }
-        match direct.try_send(data, is_text, idle) {
+        let (payload, compressed) = message.wire();
+        match direct.try_send(payload, message.is_text, compressed, idle) {
             Direct::NotNow => return false,
             Direct::Written => {}
             // The connection task writes the rest before anything else.
@@ -298,20 +319,20 @@ impl PeerShared {
             }
         }
         if reserved {
-            self.sent(1, data.len());
+            self.sent(1, len);
         }
-        self.traffic.sent(1, data.len());
+        self.traffic.sent(1, len);
         true
     }
 
     /// Writes directly if it can, else [`PeerShared::reserve`] then [`PeerShared::push`]
     /// (text already checked as UTF-8).
-    pub fn send_now(&self, data: Bytes, is_text: bool) -> Result<(), SendError> {
-        if self.write_direct(&data, is_text, false) {
+    pub fn send_now(&self, message: Outgoing) -> Result<(), SendError> {
+        if self.write_direct(&message, false) {
             return Ok(());
         }
-        self.reserve(data.len())?;
-        if self.push(data, is_text) {
+        self.reserve(message.data.len())?;
+        if self.push(message) {
             Ok(())
         } else {
             Err(SendError::Closed)

@@ -36,6 +36,8 @@ pub(crate) struct Settings {
     metrics_path: RwLock<Arc<String>>,
     /// `reconnect_grace_period` in nanoseconds (0: no sessions).
     reconnect_grace_ns: AtomicU64,
+    /// `compression_enabled`: permessage-deflate is agreed with clients that offer it.
+    compression: AtomicBool,
 }
 
 impl Settings {
@@ -135,5 +137,14 @@ impl Settings {
     /// How long a session's peer waits for its client to come back (0: no sessions).
     pub fn reconnect_grace(&self) -> Duration {
         Duration::from_nanos(self.reconnect_grace_ns.load(Ordering::Relaxed))
+    }
+
+    pub fn set_compression(&self, on: bool) {
+        self.compression.store(on, Ordering::Release);
+    }
+
+    /// Whether upgrades from now on agree permessage-deflate with clients that offer it.
+    pub fn compression(&self) -> bool {
+        self.compression.load(Ordering::Acquire)
     }
 }

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::Token;
+use crate::core::compression::Agreed;
 use crate::core::socket::stream::ServerStream;
 
 /// A connection that presented a live session, for the session's peer to take over.
@@ -22,6 +23,8 @@ pub(crate) struct Returning {
     pub remote: SocketAddr,
     /// Game messages of the session the client says it has received.
     pub received: u64,
+    /// permessage-deflate as agreed on the new connection.
+    pub deflate: Option<Agreed>,
 }
 
 /// Messages written and not acknowledged: the one numbered `first` at the front.

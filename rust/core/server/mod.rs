@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
@@ -21,6 +22,7 @@ use crate::core::runtime;
 use crate::core::session::{self, RawEvent, Session};
 use crate::core::socket::tls::TlsConfig;
 
+mod compression;
 mod groups;
 mod listener;
 mod multiplayer;
@@ -30,6 +32,7 @@ mod poll;
 mod reconnection;
 mod upgrades;
 
+pub use crate::core::fanout::DEFAULT_COMPRESSION_THRESHOLD;
 pub use multiplayer::{DEFAULT_UNRELIABLE_THRESHOLD, MultiplayerPacket};
 use poll::Drain;
 
@@ -115,6 +118,8 @@ pub struct Server {
     counters: Arc<Counters>,
     /// Drop unreliable packets for peers with more queued (bytes; 0 never).
     unreliable_threshold: Arc<std::sync::atomic::AtomicUsize>,
+    /// Messages from this size on go compressed (permessage-deflate).
+    compression_threshold: usize,
     multiplayer: bool,
     redis: Option<redis::Client>,
     redis_prefix: String,
@@ -155,6 +160,7 @@ impl Server {
             unreliable_threshold: Arc::new(std::sync::atomic::AtomicUsize::new(
                 DEFAULT_UNRELIABLE_THRESHOLD,
             )),
+            compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
             multiplayer: false,
             redis: None,
             redis_prefix: "websocket_server".into(),
@@ -254,6 +260,9 @@ impl Server {
             self.unreliable_threshold
                 .load(std::sync::atomic::Ordering::Relaxed),
         );
+        fanout
+            .compression_threshold
+            .store(self.compression_threshold, Ordering::Relaxed);
         let session = Arc::new(Session::new(
             protocols.to_vec(),
             self.buffers,

@@ -57,9 +57,16 @@ pub(crate) enum Direct {
 }
 
 impl DirectWriter {
-    /// Writes one unmasked WebSocket data frame when the socket is idle and `idle()`
-    /// (checked under the lock) says nothing else is waiting.
-    pub fn try_send(&self, data: &[u8], is_text: bool, idle: impl FnOnce() -> bool) -> Direct {
+    /// Writes one unmasked WebSocket data frame (RSV1 set for a `compressed` payload)
+    /// when the socket is idle and `idle()` (checked under the lock) says nothing else is
+    /// waiting.
+    pub fn try_send(
+        &self,
+        data: &[u8],
+        is_text: bool,
+        compressed: bool,
+        idle: impl FnOnce() -> bool,
+    ) -> Direct {
         let mut side = self.side.lock();
         if side.mid_frame || !side.carry.is_empty() || !idle() {
             return Direct::NotNow;
@@ -68,7 +75,7 @@ impl DirectWriter {
         let Some(half) = half.as_ref() else {
             return Direct::NotNow;
         };
-        let (header, header_len) = frame_header(data.len(), is_text);
+        let (header, header_len) = frame_header(data.len(), is_text, compressed);
         let header = &header[..header_len];
         let total = header.len() + data.len();
         let result = if total <= CONTIGUOUS {
@@ -102,10 +109,11 @@ impl DirectWriter {
     }
 }
 
-/// The header of a final, unmasked data frame with `len` payload bytes.
-fn frame_header(len: usize, is_text: bool) -> ([u8; 10], usize) {
+/// The header of a final, unmasked data frame with `len` payload bytes (RSV1 set when
+/// `compressed`).
+fn frame_header(len: usize, is_text: bool, compressed: bool) -> ([u8; 10], usize) {
     let mut h = [0u8; 10];
-    h[0] = 0x80 | if is_text { 0x1 } else { 0x2 };
+    h[0] = 0x80 | if compressed { 0x40 } else { 0 } | if is_text { 0x1 } else { 0x2 };
     if len < 126 {
         h[1] = len as u8;
         (h, 2)
@@ -230,12 +238,17 @@ mod tests {
     #[test]
     fn headers_follow_rfc_6455_lengths() {
         assert_eq!(
-            frame_header(5, true),
+            frame_header(5, true, false),
             ([0x81, 5, 0, 0, 0, 0, 0, 0, 0, 0], 2)
         );
-        let (h, n) = frame_header(126, false);
+        assert_eq!(
+            frame_header(5, true, true).0[0],
+            0xc1,
+            "RSV1 for compressed"
+        );
+        let (h, n) = frame_header(126, false, false);
         assert_eq!((&h[..n], n), (&[0x82, 126, 0, 126][..], 4));
-        let (h, n) = frame_header(65_536, false);
+        let (h, n) = frame_header(65_536, false, false);
         assert_eq!(&h[..n], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
     }
 }

@@ -2,6 +2,7 @@
 //! plain socket (frames never split) and reads served in bursts.
 
 pub(crate) mod direct;
+pub(crate) mod inflating;
 pub(crate) mod read_ahead;
 pub(crate) mod stream;
 pub(crate) mod tls;

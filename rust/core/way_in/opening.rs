@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout, timeout_at};
 
+use crate::core::compression::{self, Agreed};
 use crate::core::ids::PeerId;
 use crate::core::observability::stats::Refused;
 use crate::core::policy::gate::{self, Decision, UpgradeRequest};
@@ -49,6 +50,8 @@ pub(crate) struct Opened {
     pub ask: Option<Ask>,
     /// The live session it presented, with its peer's id.
     pub returning: Option<(PeerId, Arc<Resumable>)>,
+    /// permessage-deflate, when the server compresses and the client offered it.
+    pub deflate: Option<Agreed>,
 }
 
 /// TLS (when configured), the upgrade request and who gets in, until `deadline`. The
@@ -137,6 +140,14 @@ pub(crate) async fn open(
             }
         }
     }
+    let deflate = match settings.compression() {
+        true => compression::negotiate(&request.headers),
+        false => None,
+    };
+    let deflate = deflate.map(|(agreed, answer)| {
+        extra.push(("Sec-WebSocket-Extensions".to_string(), answer));
+        agreed
+    });
     let response = handshake::accept_response(&request, &extra);
     let written = timeout_at(deadline + LINGER, async {
         stream.write_all(&response).await?;
@@ -158,6 +169,7 @@ pub(crate) async fn open(
         asked,
         ask,
         returning,
+        deflate,
     })
 }
 

@@ -163,7 +163,7 @@ pub struct WebSocketServer {
     /// is asked. Empty (the default) allows every origin. Requests without an `Origin`
     /// header are always allowed: native clients (Godot, Python, curl) send none and can
     /// send anything, so this keeps other sites' pages out, it does not authenticate.
-    #[var(get = get_allowed_origins, set = set_allowed_origins)]
+    #[var(set = set_allowed_origins)]
     allowed_origins: PackedStringArray,
 
     /// Most messages per second one client may send (`0`: no limit, the default). A client
@@ -226,6 +226,25 @@ pub struct WebSocketServer {
     #[var(get = get_unreliable_drop_threshold, set = set_unreliable_drop_threshold)]
     unreliable_drop_threshold: PhantomVar<i64>,
 
+    /// Compresses messages (permessage-deflate, RFC 7692) for every client that offers it:
+    /// every browser, Python `websockets`, Node `ws`. Text and JSON shrink 3 to 10 times on
+    /// the wire, which is what a hosted game pays for and what a player on a mobile plan
+    /// notices. Clients that offer none, such as Godot's own [WebSocketPeer], go on
+    /// uncompressed. Leave it off for binary data that is already compressed (images,
+    /// [method PackedByteArray.compress]): that costs CPU and saves nothing. A broadcast is
+    /// compressed once for all its recipients, and no connection keeps compression state
+    /// between messages, so an idle connection costs no more memory. `false` by default.
+    /// Applies to clients that connect after it is set;
+    /// [method WebSocketServerPeer.is_compressed] tells which did.
+    #[var(get = is_compression_enabled, set = set_compression_enabled)]
+    compression_enabled: PhantomVar<bool>,
+
+    /// With [member compression_enabled]: messages shorter than this many bytes go
+    /// uncompressed (default 256; below that DEFLATE saves a few bytes and costs more than
+    /// it saves). Applies at once.
+    #[var(get = get_compression_threshold, set = set_compression_threshold)]
+    compression_threshold: PhantomVar<i64>,
+
     /// Spans [method broadcast] and groups ([method send_to_group]) over every server process
     /// attached to the same Redis, e.g. `"redis://127.0.0.1:6379"` (the processes of a
     /// scaled-out game, see README "Deploying"): a message for the lobby reaches the lobby's
@@ -236,7 +255,7 @@ pub struct WebSocketServer {
     /// once, [signal redis_unpublished] reports what the other processes missed, and the
     /// server reconnects by itself ([signal redis_connected]). `""` (the default) is off.
     /// Used by the next [method listen].
-    #[var(get = get_redis_url, set = set_redis_url)]
+    #[var(set = set_redis_url)]
     redis_url: GString,
 
     /// The start of the Redis channel names (see [member redis_url]): give each game or
@@ -247,21 +266,21 @@ pub struct WebSocketServer {
     /// With [member ssl_certificate], makes the server speak TLS (`wss://`).
     /// Set both again while listening to renew the certificate: new connections use the new
     /// one, connected clients stay.
-    #[var(get = get_private_key, set = set_private_key)]
+    #[var(set = set_private_key)]
     private_key: Option<Gd<CryptoKey>>,
 
     /// With [member private_key], makes the server speak TLS (`wss://`).
-    #[var(get = get_ssl_certificate, set = set_ssl_certificate)]
+    #[var(set = set_ssl_certificate)]
     ssl_certificate: Option<Gd<X509Certificate>>,
 
     /// Extra certificates sent after [member ssl_certificate] in the TLS handshake
     /// (the intermediate CA chain).
-    #[var(get = get_ca_chain, set = set_ca_chain)]
+    #[var(set = set_ca_chain)]
     ca_chain: Option<Gd<X509Certificate>>,
 
     /// A Godot 4 [TLSOptions] made with `TLSOptions.server(key, certificate)`;
     /// used instead of [member private_key] and [member ssl_certificate] when set.
-    #[var(get = get_tls_options, set = set_tls_options)]
+    #[var(set = set_tls_options)]
     tls_options: Option<Gd<TlsOptions>>,
 
     server: Server,
@@ -441,11 +460,6 @@ impl WebSocketServer {
     }
 
     #[func]
-    fn get_allowed_origins(&self) -> PackedStringArray {
-        self.allowed_origins.clone()
-    }
-
-    #[func]
     fn set_allowed_origins(&mut self, origins: PackedStringArray) {
         if self.apply_list("allowed_origins", &origins, Server::set_allowed_origins) {
             self.allowed_origins = origins;
@@ -535,8 +549,24 @@ impl WebSocketServer {
     }
 
     #[func]
-    fn get_redis_url(&self) -> GString {
-        self.redis_url.clone()
+    fn is_compression_enabled(&self) -> bool {
+        self.server.compression_enabled()
+    }
+
+    #[func]
+    fn set_compression_enabled(&mut self, on: bool) {
+        self.server.set_compression_enabled(on);
+    }
+
+    #[func]
+    fn get_compression_threshold(&self) -> i64 {
+        self.server.compression_threshold() as i64
+    }
+
+    #[func]
+    fn set_compression_threshold(&mut self, bytes: i64) {
+        let set = Server::set_compression_threshold;
+        self.apply_count("compression_threshold", bytes, set);
     }
 
     #[func]
@@ -559,19 +589,9 @@ impl WebSocketServer {
     }
 
     #[func]
-    fn get_private_key(&self) -> Option<Gd<CryptoKey>> {
-        self.private_key.clone()
-    }
-
-    #[func]
     fn set_private_key(&mut self, key: Option<Gd<CryptoKey>>) {
         self.private_key = key;
         self.renew_tls();
-    }
-
-    #[func]
-    fn get_ssl_certificate(&self) -> Option<Gd<X509Certificate>> {
-        self.ssl_certificate.clone()
     }
 
     #[func]
@@ -581,19 +601,9 @@ impl WebSocketServer {
     }
 
     #[func]
-    fn get_ca_chain(&self) -> Option<Gd<X509Certificate>> {
-        self.ca_chain.clone()
-    }
-
-    #[func]
     fn set_ca_chain(&mut self, chain: Option<Gd<X509Certificate>>) {
         self.ca_chain = chain;
         self.renew_tls();
-    }
-
-    #[func]
-    fn get_tls_options(&self) -> Option<Gd<TlsOptions>> {
-        self.tls_options.clone()
     }
 
     #[func]
