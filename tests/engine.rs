@@ -136,3 +136,9 @@ fn unreliable_packets_dropped_for_a_congested_stock_client() {
     let _serial = engine::serial();
     run_script(&demo_project(), "res://tests/test_mp_unreliable.gd");
 }
+
+#[test]
+fn compression_with_godot_and_python_clients() {
+    let _serial = engine::serial();
+    run_script(&demo_project(), "res://tests/test_compression.gd");
+}

@@ -1,5 +1,6 @@
 //! A real Godot client against the server core: Godot 3's WebSocketClient (Debian's
-//! godot3-server, installed by tools/setup-clients.sh), from tests/godot3/.
+//! godot3-server, installed by tools/setup-clients.sh), from tests/godot3/. Compression is
+//! on: Godot 3's client offers none, so its connection goes on uncompressed.
 
 mod common;
 
@@ -12,7 +13,7 @@ use godot_websocket_server::core::Event;
 
 #[test]
 fn godot3_websocketclient_round_trip_and_server_close() {
-    let mut server = listening(&["chat"], |_| {});
+    let mut server = listening(&["chat"], |s| s.set_compression_enabled(true));
     let project = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/godot3");
     let data_home = std::env::temp_dir().join(format!("gws-godot3-{}", std::process::id()));
     std::fs::create_dir_all(&data_home).unwrap();
@@ -39,6 +40,7 @@ fn godot3_websocketclient_round_trip_and_server_close() {
             protocol: "chat".into()
         }
     );
+    assert!(!server.peer(id).unwrap().is_compressed());
     server.disconnect_peer(id, 4000, "bye").unwrap();
     poll_until(&mut server, &mut log, 30, |l| {
         l.iter().any(|e| matches!(e, Event::Disconnected { .. }))

@@ -2,9 +2,10 @@
 # The benchmark inside the engine (benches/engine/): ours vs Godot's multiplayer server vs
 # Godot's TCPServer + WebSocketPeer, three GDScript echo servers on the engine tools/godot.sh
 # finds, one after the other in one run, with the load from a Rust client. Prints a table
-# of figures and ratios. About 15 minutes; --quick about 2 (without the wss and
-# reconnect lines).
-#   bash tools/bench-engine.sh [--quick]
+# of figures and ratios. About 15 minutes; --quick about 2 (without the wss, reconnect
+# and compression lines). --only=LINE[,LINE] runs some lines (burst, idle, throughput,
+# latency, fanout, wss, reconnect, compression, rpc).
+#   bash tools/bench-engine.sh [--quick] [--only=compression]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/godot.sh > /dev/null

@@ -56,7 +56,9 @@ done
 echo_dir="$cross_cache/target/$triple/release/examples"
 cp "$shim" "$echo_dir/"
 port=9041
-"$wine" "$echo_dir/echo.exe" "$port" --buffer-kb 32768 --packets 4096 > "$work/echo.log" 2>&1 &
+# Compression on: Python websockets agrees to it, so its echoes go through DEFLATE on
+# Windows too.
+"$wine" "$echo_dir/echo.exe" "$port" --buffer-kb 32768 --packets 4096 --compress > "$work/echo.log" 2>&1 &
 echo_pid=$!
 for _ in $(seq 300); do grep -q listening "$work/echo.log" && break; sleep 0.2; done
 grep -q listening "$work/echo.log" || { say "the echo example did not start under wine:"; cat "$work/echo.log" >&2; exit 1; }
@@ -72,6 +74,8 @@ async def burst_client(port, i):
 
 async def main(port):
     async with websockets.connect(f"ws://127.0.0.1:{port}/", max_size=None) as ws:
+        ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        assert ext.startswith("permessage-deflate;"), ext
         for i in range(2000):
             await ws.send(f"text {i}")
             assert await ws.recv() == f"text {i}", i
@@ -81,7 +85,7 @@ async def main(port):
     clients = await asyncio.gather(*[burst_client(port, i) for i in range(200)])
     for ws in clients:
         await ws.close()
-    print("test result: ok. 1 passed; 0 failed; 0 ignored (Python websockets: 2,000 text echoes, a 1 MiB binary one, 200 clients at once, from the Windows echo under wine)")
+    print("test result: ok. 1 passed; 0 failed; 0 ignored (Python websockets: 2,000 text echoes, a 1 MiB binary one, compressed, 200 clients at once, from the Windows echo under wine)")
 
 asyncio.run(main(int(sys.argv[1])))
 PY
@@ -89,9 +93,11 @@ PY
 if [ -z "${SKIP_AUTOBAHN:-}" ]; then
   out=reports/autobahn-windows
   rm -rf "$out" && mkdir -p "$out"
+  # The compression cases (12.*, 13.*) are left out here: they take a quarter of an hour
+  # of the Python client's time, and tools/autobahn.sh runs them on Linux.
   cat > "$out/spec.json" <<JSON
 {"outdir": "$PWD/$out", "servers": [{"agent": "core-windows", "url": "ws://127.0.0.1:$port"}],
- "cases": ["*"], "exclude-cases": [], "exclude-agent-cases": {}}
+ "cases": ["*"], "exclude-cases": ["12.*", "13.*"], "exclude-agent-cases": {}}
 JSON
   (cd "$out" && ../../.autobahn/bin/wstest -m fuzzingclient -s spec.json > wstest.log 2>&1)
   .venv/bin/python - "$out/index.json" <<'PY'

@@ -6,10 +6,11 @@
 //! reports its own frame statistics. Lines: burst of connects, idle clients, closed-loop
 //! throughput, latency at the default frame rate and at 60 fps, high-level multiplayer RPC
 //! round trips (godot-project/bench/mp_rpc.gd, stock clients), fan-out, wss (TLS
-//! handshakes and memory), reconnection (ours only). Prints one table
+//! handshakes and memory), reconnection and compression (ours only). Prints one table
 //! with the figures and ours / theirs.
 
 mod capture;
+mod compression;
 mod lines;
 mod process;
 mod reconnect;
@@ -172,6 +173,9 @@ fn main() {
         }
         if run_long("reconnect") {
             reconnect::line_reconnect(&godot, &plan, &mut table).await;
+        }
+        if run_long("compression") {
+            compression::line_compression(&godot, &plan, &mut table).await;
         }
     });
     for kind in ["ours", "godot_mp"].into_iter().filter(|_| run("rpc")) {

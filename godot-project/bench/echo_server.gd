@@ -8,8 +8,10 @@ extends SceneTree
 ## Every message is echoed to its sender, except control messages (binary, starting with
 ## "#"): "#reset" restarts the frame statistics, "#stats" answers them as JSON, "#fanout HZ
 ## SECONDS SIZE" sends SIZE bytes to every client HZ times a second (the first 8 bytes: the
-## send time, µs since the Unix epoch) and measures what each send costs the main thread.
-##   godot --headless --path godot-project --script res://bench/echo_server.gd -- --kind=ours --port=9100 [--max-fps=60] [--grace=SECONDS] [--tls-key=PEM --tls-cert=PEM]
+## send time, µs since the Unix epoch) and measures what each send costs the main thread;
+## "#fanout HZ SECONDS SIZE json" sends a world state in JSON of about SIZE bytes as text
+## instead (the compression line).
+##   godot --headless --path godot-project --script res://bench/echo_server.gd -- --kind=ours --port=9100 [--max-fps=60] [--grace=SECONDS] [--tls-key=PEM --tls-cert=PEM] [--compress]
 
 var kind := "ours"
 ## reconnect_grace_period of ours (--grace=SECONDS; the reconnection line).
@@ -38,6 +40,11 @@ var fanout_payload := PackedByteArray()
 var fanout_sends := 0
 var fanout_usec := 0
 var fanout_times: Array[int] = []
+## "#fanout ... json": a world state in JSON, changed every send.
+var fanout_json := false
+var fanout_tick := 0
+## compression_enabled of ours (--compress; the compression line).
+var compress := false
 
 
 func _initialize() -> void:
@@ -53,6 +60,8 @@ func _initialize() -> void:
 		elif arg.begins_with("--tls-cert="):
 			tls_cert = X509Certificate.new()
 			tls_cert.load(arg.trim_prefix("--tls-cert="))
+		elif arg == "--compress":
+			compress = true
 		elif arg.begins_with("--grace="):
 			grace = float(arg.trim_prefix("--grace="))
 		elif arg.begins_with("--max-fps="):
@@ -68,6 +77,7 @@ func _initialize() -> void:
 			ours.bind_ip = "127.0.0.1"
 			ours.set_buffers(1024, 4096, 1024, 4096)
 			ours.reconnect_grace_period = grace
+			ours.compression_enabled = compress
 			if tls_key != null:
 				ours.private_key = tls_key
 				ours.ssl_certificate = tls_cert
@@ -202,6 +212,7 @@ func _control(packet: PackedByteArray, from: int) -> bool:
 			fanout_hz = float(words[1])
 			fanout_until = Time.get_ticks_usec() + int(float(words[2]) * 1e6)
 			fanout_payload.resize(int(words[3]))
+			fanout_json = words.size() > 4 and words[4] == "json"
 			fanout_next = Time.get_ticks_usec()
 			fanout_sends = 0
 			fanout_usec = 0
@@ -230,21 +241,42 @@ func _fanout() -> void:
 	if now < fanout_next:
 		return
 	fanout_next += int(1e6 / fanout_hz)
-	fanout_payload.encode_double(0, Time.get_unix_time_from_system() * 1e6)
+	var text := ""
+	var packet := fanout_payload
+	if fanout_json:
+		text = _world_state(fanout_payload.size())
+		packet = text.to_utf8_buffer()
+	else:
+		fanout_payload.encode_double(0, Time.get_unix_time_from_system() * 1e6)
+		packet = fanout_payload
 	var t0 := Time.get_ticks_usec()
 	match kind:
+		"ours" when fanout_json:
+			ours.broadcast_text(text)
 		"ours":
-			ours.broadcast(fanout_payload)
+			ours.broadcast(packet)
 		"godot_mp":
 			mp.set_target_peer(0)
-			mp.put_packet(fanout_payload)
+			mp.put_packet(packet)
 		"tcp":
 			for ws in tcp_peers:
-				ws.send(fanout_payload)
+				ws.send(packet)
 	var took := Time.get_ticks_usec() - t0
 	fanout_usec += took
 	fanout_times.append(took)
 	fanout_sends += 1
+
+
+## A game's world state in JSON, about `size` bytes: every player's id, position, speed
+## and health, moving a little every tick.
+func _world_state(size: int) -> String:
+	fanout_tick += 1
+	var players := []
+	for i in maxi(size / 96, 1):
+		var t := fanout_tick * 0.05 + i
+		players.append({"id": 1000 + i, "name": "player%d" % i, "x": snappedf(200 + 150 * sin(t), 0.01),
+				"y": snappedf(200 + 150 * cos(t), 0.01), "vx": snappedf(cos(t), 0.01), "hp": 100 - i % 7})
+	return JSON.stringify({"tick": fanout_tick, "players": players})
 
 
 func _median(values: Array[int]) -> float:

@@ -65,3 +65,68 @@ fn well_formed(response: &[u8], status: u16) {
     assert_eq!(length, body.len());
     assert!(!head.contains('\0'));
 }
+
+/// permessage-deflate's inflation on arbitrary bytes, fed in pieces whose sizes come from
+/// the input, read by the frame reader as a server reads a client: never panics nor loops;
+/// at most one inflated fragment is waiting at any time, whatever the input inflates to;
+/// every message handed over is within the reader's limit.
+pub fn compressed_frames(data: &[u8]) {
+    use std::io::{Cursor, Read, Write};
+
+    use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
+
+    use crate::core::compression::inflate::{CHUNK, Transcoder};
+
+    /// The rewritten bytes to read; writes (pongs, closes) go nowhere.
+    struct Rewritten(Cursor<Vec<u8>>);
+    impl Read for Rewritten {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::ErrorKind::WouldBlock.into()),
+                n => Ok(n),
+            }
+        }
+    }
+    impl Write for Rewritten {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    const LIMIT: usize = 64 * 1024;
+    let Some((&piece, input)) = data.split_first() else {
+        return;
+    };
+    let piece = usize::from(piece).max(1);
+    let mut transcoder = Transcoder::new(Vec::new());
+    let mut rewritten = Vec::new();
+    'feeding: for chunk in input.chunks(piece) {
+        transcoder.feed(chunk);
+        loop {
+            if transcoder.process().is_err() {
+                break 'feeding; // invalid DEFLATE data: the connection fails (1007)
+            }
+            let waiting = transcoder.output().len();
+            assert!(waiting <= CHUNK + 14, "{waiting} bytes waiting at once");
+            if waiting == 0 {
+                break;
+            }
+            rewritten.extend_from_slice(transcoder.output());
+            transcoder.take(waiting);
+            if rewritten.len() > 4 * LIMIT {
+                break 'feeding; // the reader refuses the message before this
+            }
+        }
+    }
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(LIMIT))
+        .max_frame_size(Some(LIMIT));
+    let stream = Rewritten(Cursor::new(rewritten));
+    let mut ws = WebSocket::from_raw_socket(stream, Role::Server, Some(config));
+    while let Ok(message) = ws.read() {
+        assert!(message.len() <= LIMIT, "a message over the limit");
+    }
+}

@@ -6,8 +6,8 @@ extends Node
 ## when the editor has only the generated skeleton. Then quits the editor.
 
 const PAGES := {
-	"WebSocketServer": ["Godot 3's WebSocketServer, back in Godot 4", "Starts listening on", "Seconds a player whose connection broke stays in the game", "client_away"],
-	"WebSocketServerPeer": ["One client connected to a WebSocketServer", "Sends message as one WebSocket message"],
+	"WebSocketServer": ["Godot 3's WebSocketServer, back in Godot 4", "Starts listening on", "Seconds a player whose connection broke stays in the game", "client_away", "Compresses messages (permessage-deflate"],
+	"WebSocketServerPeer": ["One client connected to a WebSocketServer", "Sends message as one WebSocket message", "agreed to compression"],
 }
 
 var frames := 0

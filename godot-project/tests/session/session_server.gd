@@ -15,6 +15,10 @@ func _initialize() -> void:
 	server.bind_ip = "127.0.0.1"
 	server.reconnect_grace_period = 10.0
 	server.heartbeat_interval = 1.0
+	# Compression on: the JavaScript (Chromium) and Python clients agree to it on every
+	# connection, returns included; the GDScript client offers none.
+	server.compression_enabled = true
+	server.compression_threshold = 0
 	server.client_connected.connect(func(id, _p): expected[id] = 0; print("CONNECTED ", id))
 	server.client_away.connect(func(id): print("AWAY ", id, " ", server.is_peer_away(id)))
 	server.client_back.connect(func(id): print("BACK ", id, " ", server.is_peer_away(id)))

@@ -9,9 +9,10 @@ use std::cell::{OnceCell, RefCell};
 use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress, Status};
 
-/// DEFLATE level: 1 (fastest) to 9 (smallest). Game state in JSON compresses nearly as
-/// well at 1 as at 6 for a fraction of the time (README, "Compression").
-const LEVEL: u32 = 1;
+/// DEFLATE level, 1 (fastest) to 9 (smallest): 6, zlib's default, as browsers, Node `ws`
+/// and Python `websockets` use. For a 1.5 KB world state in JSON it gives 3.2x in 22 µs;
+/// level 1 (zlib-rs' quick strategy) only 2.3x in 7 µs (README, "Compression").
+const LEVEL: u32 = 6;
 /// Window sizes zlib can compress with (8 is not one: RFC 7692 lets such messages go
 /// uncompressed, section 7.2.1 "MAY").
 const WINDOWS: std::ops::RangeInclusive<u8> = 9..=15;
