@@ -78,8 +78,14 @@ async fn read_states(mut s: TcpStream, seen: Arc<Seen>) {
 /// A whole server frame at the start of `buf`: its first byte, payload start and length.
 fn frame(buf: &[u8]) -> Option<(u8, usize, usize)> {
     let (len, start) = match *buf.get(1)? & 0x7f {
-        126 => (u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize, 4),
-        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize, 10),
+        126 => (
+            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
         n => (n as usize, 2),
     };
     (buf.len() >= start + len).then_some((buf[0], start, len))
@@ -186,7 +192,11 @@ async fn run(godot: &PathBuf, plan: &Plan, table: &mut Table, n: usize, on: bool
             format!("{per_send:.1}"),
             per_send,
         ),
-        ("memory per idle connection", format!("{per_idle:.1} KB"), per_idle),
+        (
+            "memory per idle connection",
+            format!("{per_idle:.1} KB"),
+            per_idle,
+        ),
     ];
     for (what, shown, value) in rows {
         table.add(&format!("{line}: {what}"), "ours", shown, value, false);
