@@ -60,7 +60,7 @@ async fn read_states(mut s: TcpStream, seen: Arc<Seen>) {
         buf.extend_from_slice(&chunk[..n]);
         while let Some((first, start, len)) = frame(&buf) {
             let count = seen.states.fetch_add(1, Ordering::Relaxed);
-            if count % 50 == 0 {
+            if count.is_multiple_of(50) {
                 let payload = &buf[start..start + len];
                 let ok = match first {
                     0xc1 => inflate(payload).first() == Some(&b'{'),
