@@ -20,6 +20,8 @@ command -v gdb >/dev/null 2>&1 || missing+=(gdb)
 command -v testssl >/dev/null 2>&1 || missing+=(testssl.sh)
 # iproute2's ss -K destroys a socket in the kernel: a real cut (tests/reconnection.rs).
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+# nftables drops packets at random for the bad networks (tests/common/badnet.rs).
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

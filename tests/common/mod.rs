@@ -2,6 +2,7 @@
 //! polling until something happened, and real clients.
 #![allow(dead_code)]
 
+pub mod badnet;
 pub mod certs;
 pub mod engine;
 pub mod relay;
