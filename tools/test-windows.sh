@@ -38,6 +38,11 @@ if [ ! -f "$shim" ] || [ tools/wine/processprng.c -nt "$shim" ]; then
 fi
 export WINEPREFIX="$work/prefix" WINEDEBUG=-all
 say "starting a fresh wine prefix (about 30 s the first time)"
+# One wineserver for the whole run: by default it exits a few seconds after its last
+# program, and a program started at that moment loses it ("wine client error: recvmsg:
+# Connection reset by peer", seen once in CI). The exit trap stops it.
+mkdir -p "$WINEPREFIX"
+/usr/lib/wine/wineserver64 -p 2>/dev/null || true
 "$wine" cmd /c exit >/dev/null 2>&1 || true
 
 # Left out under wine, and why: wine 8.0 serves the socket polls that tokio (mio) makes on

@@ -85,6 +85,8 @@ pub struct BadNet {
     /// The relay's port on `host_ip`: what the clients connect to.
     pub port: u16,
     relay: tokio::task::JoinHandle<()>,
+    /// More relays through the same network ([`BadNet::forward`]).
+    more: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl BadNet {
@@ -113,6 +115,7 @@ impl BadNet {
             client_ip: client_ip.clone(),
             port: 0,
             relay: tokio::spawn(async {}),
+            more: Vec::new(),
         };
         let ns = |args: &[&str]| {
             let mut all = vec!["ip", "netns", "exec", namespace.as_str()];
@@ -174,6 +177,16 @@ impl BadNet {
         net.port = listener.local_addr().unwrap().port();
         net.relay = tokio::spawn(relay(listener, target, profile));
         net
+    }
+
+    /// Another server behind the same network: the port on [`BadNet::host_ip`] the
+    /// clients reach it at, with the same latency and jitter.
+    pub async fn forward(&mut self, target: SocketAddr) -> u16 {
+        let listener = TcpListener::bind((self.host_ip.as_str(), 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        self.more
+            .push(tokio::spawn(relay(listener, target, self.profile.clone())));
+        port
     }
 
     /// The URL the clients in the namespace connect to.
@@ -245,6 +258,9 @@ impl BadNet {
 impl Drop for BadNet {
     fn drop(&mut self) {
         self.relay.abort();
+        for relay in &self.more {
+            relay.abort();
+        }
         // Deleting the namespace deletes its veth end, and with it the pair.
         let _ = Command::new("ip")
             .args(["netns", "del", &self.namespace])

@@ -1,0 +1,220 @@
+//! A soak client process, run in a bad network's namespace by the soak: `N` players that
+//! join (a tenth over wss), chat, leave cleanly or by a cut, and come back, until the end;
+//! then one line of totals.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{Connector, MaybeTlsStream};
+
+/// `WS_URL WSS_URL CERT N SECONDS SEED`: runs the players, prints their totals.
+pub fn main(args: &[String]) {
+    let [ws_url, wss_url, cert, n, secs, seed] = args else {
+        panic!("usage: --client WS_URL WSS_URL CERT N SECONDS SEED");
+    };
+    let n: u64 = n.parse().unwrap();
+    let secs: f64 = secs.parse().unwrap();
+    let seed: u64 = seed.parse().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let counters = Arc::new(Counters::default());
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let tls = connector(Path::new(cert));
+    rt.block_on(async {
+        let players: Vec<_> = (0..n)
+            .map(|i| {
+                let (ws_url, wss_url) = (ws_url.clone(), wss_url.clone());
+                let (counters, tls) = (counters.clone(), tls.clone());
+                let rng = (seed + i) * 0x9e37_79b9_7f4a_7c15 | 1;
+                tokio::spawn(player(ws_url, wss_url, tls, counters, rng, end))
+            })
+            .collect();
+        for p in players {
+            let _ = p.await;
+        }
+    });
+    let c = &counters;
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    println!(
+        "TOTALS {} {} {} {} {} {} {}",
+        get(&c.connects),
+        get(&c.connect_failures),
+        get(&c.sent),
+        get(&c.echoed),
+        get(&c.clean),
+        get(&c.cuts),
+        get(&c.errors)
+    );
+}
+
+/// One player until `end`: join, chat 5-40 s, leave (a quarter of the time by a cut),
+/// wait 0-2 s, again. It stops joining 30 s before the end and leaves cleanly then.
+async fn player(
+    ws_url: String,
+    wss_url: String,
+    tls: Connector,
+    counters: Arc<Counters>,
+    mut rng: u64,
+    end: Instant,
+) {
+    // Joins spread over the first 10 s.
+    tokio::time::sleep(Duration::from_millis(next(&mut rng) % 10_000)).await;
+    while Instant::now() + Duration::from_secs(30) < end {
+        let url = if next(&mut rng) % 10 == 0 { &wss_url } else { &ws_url };
+        let connect = tokio_tungstenite::connect_async_tls_with_config(url, None, true, Some(tls.clone()));
+        let mut ws = match tokio::time::timeout(Duration::from_secs(30), connect).await {
+            Ok(Ok((ws, _))) => ws,
+            _ => {
+                counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        counters.connects.fetch_add(1, Ordering::Relaxed);
+        let stay = Duration::from_millis(5_000 + next(&mut rng) % 35_000);
+        let stay = stay.min(end.saturating_duration_since(Instant::now() + Duration::from_secs(20)));
+        if !chat(&mut ws, &counters, &mut rng, stay).await {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        if next(&mut rng) % 4 == 0 {
+            cut(ws);
+            counters.cuts.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let closed = tokio::time::timeout(Duration::from_secs(20), async {
+                ws.close(None).await.ok()?;
+                while let Some(Ok(_)) = ws.next().await {}
+                Some(())
+            })
+            .await;
+            match closed {
+                Ok(Some(())) => counters.clean.fetch_add(1, Ordering::Relaxed),
+                _ => counters.errors.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(next(&mut rng) % 2_000)).await;
+    }
+}
+
+/// What all the client processes counted.
+#[derive(Default, Debug)]
+pub struct Totals {
+    pub connects: u64,
+    pub connect_failures: u64,
+    pub sent: u64,
+    pub echoed: u64,
+    pub clean: u64,
+    pub cuts: u64,
+    pub errors: u64,
+}
+
+impl Totals {
+    /// Adds the TOTALS line of a client process's output.
+    pub fn add(&mut self, output: &str) {
+        let line = output
+            .lines()
+            .find_map(|l| l.strip_prefix("TOTALS "))
+            .expect("a TOTALS line");
+        let v: Vec<u64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+        self.connects += v[0];
+        self.connect_failures += v[1];
+        self.sent += v[2];
+        self.echoed += v[3];
+        self.clean += v[4];
+        self.cuts += v[5];
+        self.errors += v[6];
+    }
+}
+
+impl std::fmt::Display for Totals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} connections ({} attempts failed), {} messages sent, {} echoed, {} clean closes, {} cuts, {} errors",
+            self.connects, self.connect_failures, self.sent, self.echoed, self.clean, self.cuts, self.errors
+        )
+    }
+}
+
+/// Counters shared by one client process's players.
+#[derive(Default)]
+struct Counters {
+    connects: AtomicU64,
+    connect_failures: AtomicU64,
+    sent: AtomicU64,
+    echoed: AtomicU64,
+    clean: AtomicU64,
+    cuts: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// A connection of a player: ws or wss.
+type Ws = tokio_tungstenite::WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Resets a connection: no close frame, no FIN.
+fn cut(ws: Ws) {
+    let tcp = match ws.get_ref() {
+        MaybeTlsStream::Plain(s) => s,
+        MaybeTlsStream::Rustls(s) => s.get_ref().0,
+        _ => return,
+    };
+    let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+    drop(ws);
+}
+
+/// Sends and checks echoes for `for_how_long`; false on an error.
+async fn chat(ws: &mut Ws, counters: &Counters, rng: &mut u64, for_how_long: Duration) -> bool {
+    let end = Instant::now() + for_how_long;
+    let mut sent = 0u64;
+    while Instant::now() < end {
+        let text = format!("m{sent}");
+        if ws.send(Message::text(text.clone())).await.is_err() {
+            return false;
+        }
+        counters.sent.fetch_add(1, Ordering::Relaxed);
+        sent += 1;
+        // The echo comes before the next message (a player waits for the game's answer).
+        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) if t.as_str() == text => {
+                counters.echoed.fetch_add(1, Ordering::Relaxed);
+            }
+            other => {
+                eprintln!("soak client: expected {text}, got {other:?}");
+                return false;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200 + next(rng) % 800)).await;
+    }
+    true
+}
+
+/// xorshift.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// The rustls client configuration that trusts the soak's certificate.
+fn connector(cert: &Path) -> Connector {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(cert).unwrap())
+        .unwrap();
+    Connector::Rustls(Arc::new(
+        ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}

@@ -1,0 +1,346 @@
+//! The churn soak (`bash tools/soak.sh [MINUTES]`): a headless Godot server on our class
+//! (godot-project/tests/soak/soak_server.gd: one plain and one wss server, 5 s heartbeat,
+//! echo) and 1,000 clients behind the bad networks of `tools/network-profiles.tsv` (a
+//! quarter behind each, made for real by tests/common/badnet.rs). Each client joins (a
+//! tenth over wss), chats (a message every 0.2-1 s, every echo checked in order), and
+//! leaves, cleanly or by a cut (a reset, no close), then comes back, until the end.
+//!
+//! Every minute: the server's memory once the C library has handed its free pages back
+//! (malloc_trim through gdb), its open file descriptors and threads, and its peers, in a
+//! printed table. At the end: the clients' counts beside the server's statistics. Fails on
+//! any error other than those the cuts cause, on counts that disagree, on peers left over,
+//! or on memory, descriptors or threads that grow from the first minute to the last.
+//! `SOAK_CLIENTS` sets the number of clients.
+
+#[path = "../../tests/common/badnet.rs"]
+mod badnet;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+mod client;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The engine tools/godot.sh finds (or fetches).
+fn godot() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(root().join("tools/godot.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("tools/godot.sh");
+    assert!(out.status.success(), "no Godot 4 engine");
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// An RSA 2048 key and a certificate for the given IP addresses, made by openssl.
+fn certificate(dir: &Path, ips: &[String]) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let san: Vec<String> = ips.iter().map(|ip| format!("IP:{ip}")).collect();
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=soak"])
+        .args(["-addext", &format!("subjectAltName={}", san.join(","))])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl (tools/setup-clients.sh installs it)");
+    assert!(status.success());
+    (key, cert)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The server process, its latest statistics line, and what /proc says of it.
+struct ServerProcess {
+    child: Child,
+    stats: Arc<Mutex<String>>,
+}
+
+impl ServerProcess {
+    fn start(godot: &Path, ports: (u16, u16), key: &Path, cert: &Path) -> ServerProcess {
+        let mut child = Command::new(godot)
+            .args(["--headless", "--path"])
+            .arg(root().join("godot-project"))
+            .args(["--script", "res://tests/soak/soak_server.gd", "--"])
+            .arg(format!("--port={}", ports.0))
+            .arg(format!("--tls-port={}", ports.1))
+            .arg(format!("--tls-key={}", key.display()))
+            .arg(format!("--tls-cert={}", cert.display()))
+            .env("GDRUST_SUPPRESSED_WARNINGS", "RegisterDocsInExport")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the soak server");
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stats = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let latest = stats.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if let Some(json) = line.strip_prefix("STATS ") {
+                    *latest.lock() = json.to_string();
+                } else if line.starts_with("READY") {
+                    let _ = ready_tx.send(());
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the soak server did not start");
+        ServerProcess { child, stats }
+    }
+
+    fn status(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// RSS in KB once malloc_trim handed the free pages back.
+    fn rss_trimmed_kb(&self) -> u64 {
+        let _ = Command::new("gdb")
+            .args(["-nx", "-batch", "-p", &self.child.id().to_string()])
+            .args(["-ex", "call (int) malloc_trim(0)"])
+            .output();
+        self.status("VmRSS:")
+    }
+
+    fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |d| d.count())
+    }
+
+    fn threads(&self) -> u64 {
+        self.status("Threads:")
+    }
+
+    /// A number of the latest statistics line.
+    fn stat(&self, name: &str) -> u64 {
+        let text = self.stats.lock().clone();
+        let key = format!("\"{name}\":");
+        text.split(&key)
+            .nth(1)
+            .and_then(|rest| {
+                rest.split([',', '}'])
+                    .next()?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .map_or(0, |v| v as u64)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One row of the per-minute table.
+struct Row {
+    minute: u64,
+    rss_kb: u64,
+    fds: usize,
+    threads: u64,
+    peers: u64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--client") {
+        return client::main(&args[2..]);
+    }
+    let minutes: f64 = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--minutes=")?.parse().ok())
+        .unwrap_or(3.0);
+    let clients: usize = std::env::var("SOAK_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let godot = godot();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ports = (free_port(), free_port());
+    let profiles = badnet::profiles();
+    // The bad networks first: the certificate names the addresses the clients reach.
+    let mut nets = Vec::new();
+    for profile in &profiles {
+        let mut net = rt.block_on(badnet::BadNet::new(
+            profile.clone(),
+            ([127, 0, 0, 1], ports.0).into(),
+        ));
+        let tls_port = rt.block_on(net.forward(([127, 0, 0, 1], ports.1).into()));
+        nets.push((net, tls_port));
+    }
+    let ips: Vec<String> = nets.iter().map(|(n, _)| n.host_ip.clone()).collect();
+    let dir = std::env::temp_dir().join(format!("gws-soak-{}", std::process::id()));
+    let (key, cert) = certificate(&dir, &ips);
+    let server = ServerProcess::start(&godot, ports, &key, &cert);
+    let secs = minutes * 60.0;
+    println!(
+        "soak: {clients} clients for {minutes} min behind {} (a tenth over wss), Godot {}",
+        profiles
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        String::from_utf8_lossy(
+            &Command::new(&godot)
+                .args(["--headless", "--version"])
+                .output()
+                .unwrap()
+                .stdout
+        )
+        .trim()
+    );
+    let exe = std::env::current_exe().unwrap();
+    let per_net = clients / nets.len();
+    let children: Vec<Child> = nets
+        .iter()
+        .enumerate()
+        .map(|(i, (net, tls_port))| {
+            net.command(&exe)
+                .arg("--client")
+                .arg(format!("ws://{}:{}/", net.host_ip, net.port))
+                .arg(format!("wss://{}:{tls_port}/", net.host_ip))
+                .arg(&cert)
+                .arg(per_net.to_string())
+                .arg(secs.to_string())
+                .arg((i as u64 * 7919 + 17).to_string())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("a soak client process in its namespace")
+        })
+        .collect();
+    println!("| minute | memory (trimmed) | open fds | threads | peers |");
+    println!("|---|---|---|---|---|");
+    let started = Instant::now();
+    let mut rows: Vec<Row> = Vec::new();
+    let mut minute = 0;
+    while started.elapsed().as_secs_f64() < secs {
+        let next = Duration::from_secs(60 * (minute + 1)).min(Duration::from_secs_f64(secs));
+        std::thread::sleep(next.saturating_sub(started.elapsed()));
+        minute += 1;
+        let row = Row {
+            minute,
+            rss_kb: server.rss_trimmed_kb(),
+            fds: server.fds(),
+            threads: server.threads(),
+            peers: server.stat("peers"),
+        };
+        println!(
+            "| {} | {:.1} MB | {} | {} | {} |",
+            row.minute,
+            row.rss_kb as f64 / 1024.0,
+            row.fds,
+            row.threads,
+            row.peers
+        );
+        rows.push(row);
+    }
+    let mut totals = client::Totals::default();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "a client process failed:\n{text}");
+        totals.add(&text);
+    }
+    // The clients are gone: so must every peer be, soon.
+    let wait = Instant::now();
+    while server.stat("peers") > 0 && wait.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let (accepted, messages_in, messages_out, peers) = (
+        server.stat("accepted"),
+        server.stat("messages_in"),
+        server.stat("messages_out"),
+        server.stat("peers"),
+    );
+    println!("\nclients: {totals}");
+    println!(
+        "server: {accepted} accepted, {messages_in} messages in, {messages_out} out, {peers} peers left"
+    );
+    let mut failures = Vec::new();
+    if totals.errors > 0 {
+        failures.push(format!("{} errors other than cuts", totals.errors));
+    }
+    if accepted < totals.connects || accepted > totals.connects + totals.connect_failures {
+        failures.push(format!(
+            "the server accepted {accepted}, the clients connected {} ({} attempts failed)",
+            totals.connects, totals.connect_failures
+        ));
+    }
+    if messages_in < totals.echoed || messages_in > totals.sent {
+        failures.push(format!(
+            "the server got {messages_in} messages: fewer than the {} echoed or more than the {} sent",
+            totals.echoed, totals.sent
+        ));
+    }
+    if messages_out < totals.echoed {
+        failures.push(format!(
+            "the server sent {messages_out}, the clients got {}",
+            totals.echoed
+        ));
+    }
+    if peers > 0 {
+        failures.push(format!("{peers} peers left after every client was gone"));
+    }
+    if let (Some(first), Some(last)) = (rows.first(), rows.last())
+        && rows.len() >= 2
+    {
+        if last.rss_kb > first.rss_kb + first.rss_kb / 5 + 4096 {
+            failures.push(format!(
+                "memory grew from {} KB to {} KB",
+                first.rss_kb, last.rss_kb
+            ));
+        }
+        if last.threads > first.threads {
+            failures.push(format!(
+                "threads grew from {} to {}",
+                first.threads, last.threads
+            ));
+        }
+        if last.fds > first.fds + clients / 2 {
+            failures.push(format!("open fds grew from {} to {}", first.fds, last.fds));
+        }
+    }
+    drop(server);
+    drop(nets);
+    let _ = std::fs::remove_dir_all(&dir);
+    if failures.is_empty() {
+        println!("soak: ok");
+    } else {
+        for f in &failures {
+            println!("soak: FAILED: {f}");
+        }
+        std::process::exit(1);
+    }
+}
