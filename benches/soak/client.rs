@@ -32,7 +32,7 @@ pub fn main(args: &[String]) {
             .map(|i| {
                 let (ws_url, wss_url) = (ws_url.clone(), wss_url.clone());
                 let (counters, tls) = (counters.clone(), tls.clone());
-                let rng = (seed + i) * 0x9e37_79b9_7f4a_7c15 | 1;
+                let rng = ((seed + i) * 0x9e37_79b9_7f4a_7c15) | 1;
                 tokio::spawn(player(ws_url, wss_url, tls, counters, rng, end))
             })
             .collect();
@@ -67,8 +67,13 @@ async fn player(
     // Joins spread over the first 10 s.
     tokio::time::sleep(Duration::from_millis(next(&mut rng) % 10_000)).await;
     while Instant::now() + Duration::from_secs(30) < end {
-        let url = if next(&mut rng) % 10 == 0 { &wss_url } else { &ws_url };
-        let connect = tokio_tungstenite::connect_async_tls_with_config(url, None, true, Some(tls.clone()));
+        let url = if next(&mut rng).is_multiple_of(10) {
+            &wss_url
+        } else {
+            &ws_url
+        };
+        let connect =
+            tokio_tungstenite::connect_async_tls_with_config(url, None, true, Some(tls.clone()));
         let mut ws = match tokio::time::timeout(Duration::from_secs(30), connect).await {
             Ok(Ok((ws, _))) => ws,
             _ => {
@@ -79,12 +84,13 @@ async fn player(
         };
         counters.connects.fetch_add(1, Ordering::Relaxed);
         let stay = Duration::from_millis(5_000 + next(&mut rng) % 35_000);
-        let stay = stay.min(end.saturating_duration_since(Instant::now() + Duration::from_secs(20)));
+        let stay =
+            stay.min(end.saturating_duration_since(Instant::now() + Duration::from_secs(20)));
         if !chat(&mut ws, &counters, &mut rng, stay).await {
             counters.errors.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        if next(&mut rng) % 4 == 0 {
+        if next(&mut rng).is_multiple_of(4) {
             cut(ws);
             counters.cuts.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -138,7 +144,13 @@ impl std::fmt::Display for Totals {
         write!(
             f,
             "{} connections ({} attempts failed), {} messages sent, {} echoed, {} clean closes, {} cuts, {} errors",
-            self.connects, self.connect_failures, self.sent, self.echoed, self.clean, self.cuts, self.errors
+            self.connects,
+            self.connect_failures,
+            self.sent,
+            self.echoed,
+            self.clean,
+            self.cuts,
+            self.errors
         )
     }
 }
@@ -180,14 +192,19 @@ async fn chat(ws: &mut Ws, counters: &Counters, rng: &mut u64, for_how_long: Dur
         }
         counters.sent.fetch_add(1, Ordering::Relaxed);
         sent += 1;
-        // The echo comes before the next message (a player waits for the game's answer).
-        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) if t.as_str() == text => {
-                counters.echoed.fetch_add(1, Ordering::Relaxed);
-            }
-            other => {
-                eprintln!("soak client: expected {text}, got {other:?}");
-                return false;
+        // The echo comes before the next message (a player waits for the game's answer);
+        // the heartbeat's pings are answered by tungstenite itself.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) if t.as_str() == text => {
+                    counters.echoed.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                other => {
+                    eprintln!("soak client: expected {text}, got {other:?}");
+                    return false;
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(200 + next(rng) % 800)).await;

@@ -39,7 +39,8 @@ func _initialize() -> void:
 
 func _echo(id: int, server: WebSocketServer) -> void:
 	var peer := server.get_peer(id)
-	while peer.get_available_packet_count() > 0:
+	# A client cut meanwhile is still readable: what it sent is read, not answered.
+	while peer.get_available_packet_count() > 0 and peer.get_ready_state() == WebSocketServerPeer.STATE_OPEN:
 		var packet := peer.get_packet()
 		var mode := WebSocketServerPeer.WRITE_MODE_TEXT if peer.was_string_packet() else WebSocketServerPeer.WRITE_MODE_BINARY
 		peer.send(packet, mode)

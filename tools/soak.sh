@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The churn soak (benches/soak/): a headless Godot server on our class (ws and wss, 5 s
+# heartbeat, echo) and 1,000 clients behind the bad networks of tools/network-profiles.tsv,
+# joining, chatting, leaving and cutting at random, a tenth over wss. Prints the server's
+# memory (free pages handed back), open file descriptors, threads and peers minute by
+# minute, then the clients' counts beside the server's statistics; fails on errors other
+# than the cuts', on counts that disagree, on leftovers or growth. Needs root (network
+# namespaces). CI runs it for 3 minutes.
+#   bash tools/soak.sh [MINUTES]   (default 3; SOAK_CLIENTS=N for another number of clients)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup-clients.sh > /dev/null
+bash tools/godot.sh > /dev/null
+bash tools/build-addon.sh > /dev/null
+bash tools/prepare-project.sh godot-project
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+cargo bench --bench soak -- --minutes="${1:-3}"
