@@ -101,13 +101,13 @@ pub fn compressed_frames(data: &[u8]) {
         return;
     };
     let piece = usize::from(piece).max(1);
-    let mut transcoder = Transcoder::new(Vec::new());
+    let mut transcoder = Transcoder::new(Vec::new(), LIMIT);
     let mut rewritten = Vec::new();
     'feeding: for chunk in input.chunks(piece) {
         transcoder.feed(chunk);
         loop {
             if transcoder.process().is_err() {
-                break 'feeding; // invalid DEFLATE data: the connection fails (1007)
+                break 'feeding; // invalid data (1007) or too many compressed bytes (1009)
             }
             let waiting = transcoder.output().len();
             assert!(waiting <= CHUNK + 14, "{waiting} bytes waiting at once");

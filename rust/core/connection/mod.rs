@@ -194,7 +194,8 @@ async fn websocket(
     deflate: Option<Agreed>,
     session: &Session,
 ) -> Ws {
-    let (stream, leftover) = Inflating::new(stream, leftover, deflate.is_some());
+    let limit = session.buffers.in_bytes;
+    let (stream, leftover) = Inflating::new(stream, leftover, deflate.is_some(), limit);
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)

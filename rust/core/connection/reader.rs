@@ -18,7 +18,7 @@ use crate::core::peer::{Command, Message, PeerShared, ReadyState};
 use crate::core::policy::rate::RateLimiter;
 use crate::core::resume::wire::{self, Incoming};
 use crate::core::session::{RawEvent, Session};
-use crate::core::socket::inflating::is_bad_data;
+use crate::core::socket::inflating::inflate_failure;
 
 /// Most received messages handed to the session under one lock.
 const READ_BATCH: usize = 64;
@@ -136,7 +136,10 @@ fn handle(
                     Outcome::Done(false)
                 }
                 WsError::Protocol(_) => Outcome::Fail(1002, "protocol error"),
-                WsError::Io(e) if is_bad_data(&e) => Outcome::Fail(1007, "invalid compressed data"),
+                WsError::Io(e) => match inflate_failure(&e) {
+                    Some((code, reason)) => Outcome::Fail(code, reason),
+                    None => Outcome::Done(false),
+                },
                 _ => Outcome::Done(false),
             });
         }

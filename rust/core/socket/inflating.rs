@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::core::compression::inflate::{BadData, Transcoder};
+use crate::core::compression::inflate::{InflateError, Transcoder};
 use crate::core::socket::stream::ServerStream;
 
 /// How much one read of a compressing connection takes at most.
@@ -29,11 +29,17 @@ pub(crate) struct Inflating {
 
 impl Inflating {
     /// `stream` as it is (`inflate` false), or inflating, starting with `leftover` (bytes
-    /// that came with the upgrade request). The leftover to give the frame reader is
+    /// that came with the upgrade request); `limit`: the inbound limit, which a message's
+    /// compressed bytes may not pass either. The leftover to give the frame reader is
     /// returned: none when inflating, as the transcoder reads it first.
-    pub fn new(stream: ServerStream, leftover: Vec<u8>, inflate: bool) -> (Self, Vec<u8>) {
+    pub fn new(
+        stream: ServerStream,
+        leftover: Vec<u8>,
+        inflate: bool,
+        limit: usize,
+    ) -> (Self, Vec<u8>) {
         if inflate {
-            let transcoder = Some(Box::new(Transcoder::new(leftover)));
+            let transcoder = Some(Box::new(Transcoder::new(leftover, limit)));
             (Inflating { stream, transcoder }, Vec::new())
         } else {
             (
@@ -55,9 +61,11 @@ impl Inflating {
     }
 }
 
-/// Whether an I/O error is the inflater's: the client sent invalid compressed data.
-pub(crate) fn is_bad_data(error: &io::Error) -> bool {
-    error.get_ref().is_some_and(|e| e.is::<BadData>())
+/// The inflater's reason to fail the connection, when an I/O error is one: invalid
+/// compressed data (1007), or a message over the limit (1009).
+pub(crate) fn inflate_failure(error: &io::Error) -> Option<(u16, &'static str)> {
+    let inner = error.get_ref()?.downcast_ref::<InflateError>()?;
+    Some(inner.close())
 }
 
 impl AsyncRead for Inflating {

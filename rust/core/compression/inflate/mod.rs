@@ -32,15 +32,32 @@ thread_local! {
 
 /// Why a compressed message could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BadData;
+pub(crate) enum InflateError {
+    /// Invalid DEFLATE data (close code 1007).
+    BadData,
+    /// More compressed bytes than the inbound limit, whatever they inflate to (1009).
+    TooBig,
+}
 
-impl std::fmt::Display for BadData {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("invalid DEFLATE data in a compressed message")
+impl InflateError {
+    /// The close code and reason the connection fails with.
+    pub fn close(self) -> (u16, &'static str) {
+        match self {
+            InflateError::BadData => (1007, "invalid compressed data"),
+            InflateError::TooBig => (1009, "message too big"),
+        }
     }
 }
 
-impl std::error::Error for BadData {}
+impl std::fmt::Display for InflateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.close().1)
+    }
+}
+
+impl std::error::Error for InflateError {}
+
+use InflateError::{BadData, TooBig};
 
 /// Where the transcoder is in the incoming frames.
 #[derive(Debug, Clone, Copy)]
@@ -74,11 +91,16 @@ pub(crate) struct Transcoder {
     inflater: Option<Decompress>,
     /// A message sent uncompressed is in progress (its continuations pass through).
     plain_message: bool,
+    /// Compressed bytes of the message in progress, and the most allowed (the inbound
+    /// limit: a message of empty DEFLATE blocks must not go on for ever).
+    compressed: u64,
+    limit: u64,
 }
 
 impl Transcoder {
-    /// A transcoder whose first bytes are `leftover` (read with the upgrade request).
-    pub fn new(leftover: Vec<u8>) -> Self {
+    /// A transcoder whose first bytes are `leftover` (read with the upgrade request);
+    /// `limit`: the most compressed bytes one message may have.
+    pub fn new(leftover: Vec<u8>, limit: usize) -> Self {
         Transcoder {
             input: leftover,
             output: Vec::new(),
@@ -86,6 +108,8 @@ impl Transcoder {
             frame: Frame::Header,
             inflater: None,
             plain_message: false,
+            compressed: 0,
+            limit: limit as u64,
         }
     }
 
@@ -109,10 +133,10 @@ impl Transcoder {
     }
 
     /// Rewrites input until there is output or more input is needed.
-    pub fn process(&mut self) -> Result<(), BadData> {
+    pub fn process(&mut self) -> Result<(), InflateError> {
         while self.output().is_empty() {
             let progressed = match self.frame {
-                Frame::Header => self.header(),
+                Frame::Header => self.header()?,
                 Frame::Pass { left } => self.pass(left),
                 Frame::Inflate { .. } => self.inflate()?,
                 Frame::Finish { fed } => self.finish(fed)?,
@@ -128,9 +152,9 @@ impl Transcoder {
     }
 
     /// Reads a frame header once it is all in; false when it is not.
-    fn header(&mut self) -> bool {
+    fn header(&mut self) -> Result<bool, InflateError> {
         let Some((len, header_len, mask)) = parse_header(&self.input) else {
-            return false;
+            return Ok(false);
         };
         let (b0, masked) = (self.input[0], mask.is_some());
         let (fin, rsv1, opcode) = (b0 & 0x80 != 0, b0 & 0x40 != 0, b0 & 0x0f);
@@ -142,6 +166,11 @@ impl Transcoder {
             if starts {
                 self.inflater = Some(SPARE.take().unwrap_or_else(|| Decompress::new(false)));
                 push_frame(&mut self.output, false, opcode, &[]);
+                self.compressed = 0;
+            }
+            self.compressed = self.compressed.saturating_add(len);
+            if self.compressed > self.limit {
+                return Err(TooBig);
             }
             self.input.drain(..header_len);
             self.frame = Frame::Inflate {
@@ -151,7 +180,7 @@ impl Transcoder {
                 clear: 0,
                 fin,
             };
-            return true;
+            return Ok(true);
         }
         // Passed on as it came; a plain message's fragments are followed.
         if is_data && !in_message && !rsv1 {
@@ -161,7 +190,7 @@ impl Transcoder {
         }
         self.output.extend(self.input.drain(..header_len));
         self.frame = Frame::Pass { left: len };
-        true
+        Ok(true)
     }
 
     fn pass(&mut self, left: u64) -> bool {
@@ -181,7 +210,7 @@ impl Transcoder {
     }
 
     /// Inflates what is in of a compressed frame's payload.
-    fn inflate(&mut self) -> Result<bool, BadData> {
+    fn inflate(&mut self) -> Result<bool, InflateError> {
         let Frame::Inflate {
             left,
             mask,
@@ -225,7 +254,7 @@ impl Transcoder {
     }
 
     /// Inflates the tail that ends the message, then ends its fragments.
-    fn finish(&mut self, fed: usize) -> Result<bool, BadData> {
+    fn finish(&mut self, fed: usize) -> Result<bool, InflateError> {
         let input = std::mem::replace(&mut self.input, TAIL[fed..].to_vec());
         let result = self.inflate_into_output(TAIL.len() - fed, true);
         self.input = input;
@@ -250,7 +279,11 @@ impl Transcoder {
 
     /// Inflates up to `n` input bytes into at most [`CHUNK`] output bytes, framed as a
     /// fragment; what was used and made.
-    fn inflate_into_output(&mut self, n: usize, flush: bool) -> Result<(usize, usize), BadData> {
+    fn inflate_into_output(
+        &mut self,
+        n: usize,
+        flush: bool,
+    ) -> Result<(usize, usize), InflateError> {
         let inflater = self
             .inflater
             .as_mut()

@@ -39,7 +39,7 @@ fn frame(fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
 /// The transcoder fed `wire` in pieces of `piece` bytes, read by tungstenite as a server
 /// with `limit` as its message size limit: the messages, or the first error.
 fn read_all(wire: &[u8], piece: usize, limit: usize) -> (Vec<Message>, Option<WsError>) {
-    let mut t = Transcoder::new(Vec::new());
+    let mut t = Transcoder::new(Vec::new(), limit);
     let mut rewritten = Vec::new();
     let mut most = 0;
     for chunk in wire.chunks(piece) {
@@ -175,7 +175,7 @@ fn frames_the_extension_does_not_define_reach_the_reader_unchanged() {
 
 #[test]
 fn invalid_deflate_data_is_an_error() {
-    let mut t = Transcoder::new(frame(true, true, 2, &[0xff, 0xff, 0xff, 0xff]));
+    let mut t = Transcoder::new(frame(true, true, 2, &[0xff, 0xff, 0xff, 0xff]), 1024);
     let mut result = Ok(());
     for _ in 0..4 {
         result = t.process();
@@ -200,4 +200,16 @@ fn a_final_block_inside_a_message_is_read() {
     );
     assert!(err.is_none(), "{err:?}");
     assert_eq!(got, vec![Message::text("Hello")]);
+}
+
+#[test]
+fn compressed_bytes_past_the_limit_are_refused_whatever_they_inflate_to() {
+    // Empty stored blocks: five bytes each, nothing inflated, for ever.
+    let blocks: Vec<u8> = [0u8, 0, 0, 0xff, 0xff].repeat(400);
+    let mut t = Transcoder::new(frame(true, true, 2, &blocks), 1024);
+    let result = t.process();
+    assert_eq!(result, Err(TooBig));
+    assert_eq!(TooBig.close().0, 1009);
+    let mut t = Transcoder::new(frame(true, true, 2, &blocks[..1000]), 1024);
+    assert_eq!(t.process(), Ok(()));
 }
