@@ -81,12 +81,19 @@ fn tls_server(f: impl FnOnce(&mut Server)) -> Server {
     })
 }
 
-fn blackholed_client_is_found_dead(tls: bool) {
-    let _serial = serial();
+/// A server with this heartbeat (wss when `tls`), behind the broadband network, and the
+/// steady client in it for `secs` seconds.
+struct Cut {
+    _rt: tokio::runtime::Runtime,
+    server: Server,
+    net: BadNet,
+    client: std::process::Child,
+}
+
+fn cut_setup(tls: bool, heartbeat: Duration, secs: f64) -> Cut {
     let rt = client_runtime();
-    let interval = Duration::from_millis(500);
-    let setup = |s: &mut Server| s.set_heartbeat_interval(interval);
-    let mut server = if tls {
+    let setup = |s: &mut Server| s.set_heartbeat_interval(heartbeat);
+    let server = if tls {
         tls_server(setup)
     } else {
         listening(&[], setup)
@@ -96,7 +103,24 @@ fn blackholed_client_is_found_dead(tls: bool) {
     let url = net
         .url()
         .replacen("ws://", if tls { "wss://" } else { "ws://" }, 1);
-    let mut client = steady(&net, &url, 60.0);
+    let client = steady(&net, &url, secs);
+    Cut {
+        _rt: rt,
+        server,
+        net,
+        client,
+    }
+}
+
+fn blackholed_client_is_found_dead(tls: bool) {
+    let _serial = serial();
+    let interval = Duration::from_millis(500);
+    let Cut {
+        _rt,
+        mut server,
+        net,
+        mut client,
+    } = cut_setup(tls, interval, 60.0);
     let mut log = Vec::new();
     echo_until(&mut server, &mut log, 15, |l| {
         count(l, |e| matches!(e, Event::Message { .. })) >= 20
@@ -139,19 +163,12 @@ fn a_blackholed_wss_client_is_found_dead_within_two_heartbeats() {
 
 fn link_down_and_up_loses_nothing(tls: bool) {
     let _serial = serial();
-    let rt = client_runtime();
-    let setup = |s: &mut Server| s.set_heartbeat_interval(Duration::from_secs(2));
-    let mut server = if tls {
-        tls_server(setup)
-    } else {
-        listening(&[], setup)
-    };
-    let target = ([127, 0, 0, 1], server.local_port()).into();
-    let net = rt.block_on(BadNet::new(profile("broadband"), target));
-    let url = net
-        .url()
-        .replacen("ws://", if tls { "wss://" } else { "ws://" }, 1);
-    let client = steady(&net, &url, 6.0);
+    let Cut {
+        _rt,
+        mut server,
+        net,
+        client,
+    } = cut_setup(tls, Duration::from_secs(2), 6.0);
     let mut log = Vec::new();
     echo_until(&mut server, &mut log, 15, |l| {
         count(l, |e| matches!(e, Event::Message { .. })) >= 50

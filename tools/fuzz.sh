@@ -10,9 +10,12 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+# The sanitizer build is kept outside the clone (as the cross builds are), so CI on a clean
+# clone does not rebuild it from scratch every time.
+target_dir="${HOME}/.cache/godot-websocket-server/fuzz-target"
 for target in upgrade_request connection_bytes compressed_frames; do
   mkdir -p "fuzz/corpus/$target"
-  cargo +nightly fuzz run "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+  cargo +nightly fuzz run --target-dir "$target_dir" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
     -max_total_time="$seconds" -print_final_stats=1 2> "fuzz/$target.log" \
     || { tail -n 60 "fuzz/$target.log"; echo "fuzz: $target failed: a crash (input in fuzz/artifacts/$target/) or a build error (above)"; exit 1; }
   runs=$(awk '/stat::number_of_executed_units/ { print $2 }' "fuzz/$target.log")
