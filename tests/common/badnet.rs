@@ -276,11 +276,16 @@ async fn relay(listener: TcpListener, target: SocketAddr, profile: Profile) {
     while let Ok((client, _)) = listener.accept().await {
         let profile = profile.clone();
         tokio::spawn(async move {
-            let Ok(server) = TcpStream::connect(target).await else {
+            let Ok(server) = connect_to_server(target, &profile).await else {
                 return;
             };
             let _ = client.set_nodelay(true);
             let _ = server.set_nodelay(true);
+            if profile.rate_kbit > 0 {
+                // Across the link, the kernel keeps little that is not sent yet: what the
+                // link cannot carry waits in the server, which can see it.
+                let _ = socket2::SockRef::from(&client).set_tcp_notsent_lowat(16 * 1024);
+            }
             let (cr, cw) = client.into_split();
             let (sr, sw) = server.into_split();
             let seed = u64::from(cr.peer_addr().map_or(1, |a| a.port()));
@@ -292,17 +297,43 @@ async fn relay(listener: TcpListener, target: SocketAddr, profile: Profile) {
     }
 }
 
+/// The relay's connection to the server. On a rate-limited profile its receive buffer is
+/// small and fixed (no autotuning over loopback), so a server writing faster than the link
+/// carries feels it as it would across the real path: its socket stops taking data.
+async fn connect_to_server(target: SocketAddr, profile: &Profile) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if profile.rate_kbit > 0 {
+        socket.set_recv_buffer_size(16 * 1024)?;
+    }
+    socket.connect(target).await
+}
+
+/// Bytes the relay holds between reading and writing them: what the path holds in
+/// flight, the rate times the one-way delay (plus a little), or 4 MB on a link without a
+/// rate. More waits, so the sender's TCP feels the link's rate.
+fn in_flight_budget(profile: &Profile) -> usize {
+    if profile.rate_kbit == 0 {
+        return 4 << 20;
+    }
+    let bytes_per_sec = profile.rate_kbit as usize * 1000 / 8;
+    bytes_per_sec * (profile.rtt / 2).as_millis() as usize / 1000 + 16 * 1024
+}
+
 /// Copies `from` to `to`, each chunk released half the round trip (+/- jitter) after it
-/// was read, never before the chunk before it.
+/// was read, never before the chunk before it, with at most [`in_flight_budget`] bytes
+/// held.
 async fn delayed(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     profile: Profile,
     mut seed: u64,
 ) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let budget = in_flight_budget(&profile);
+    let held = std::sync::Arc::new(tokio::sync::Semaphore::new(budget));
+    let (tx, mut rx) =
+        mpsc::unbounded_channel::<(Instant, Vec<u8>, tokio::sync::OwnedSemaphorePermit)>();
     let writer = tokio::spawn(async move {
-        while let Some((at, bytes)) = rx.recv().await {
+        while let Some((at, bytes, _held)) = rx.recv().await {
             tokio::time::sleep_until(at.into()).await;
             if to.write_all(&bytes).await.is_err() {
                 return;
@@ -313,11 +344,19 @@ async fn delayed(
     let half = profile.rtt / 2;
     let jitter = profile.jitter.as_micros() as i64;
     let mut last = Instant::now();
-    let mut buf = vec![0u8; 64 * 1024];
-    while let Ok(n) = from.read(&mut buf).await {
-        if n == 0 {
+    // Reads of a quarter of the budget at most, so the link never waits for the budget.
+    let mut buf = vec![0u8; (budget / 4).min(64 * 1024)];
+    loop {
+        // Room for a whole read first: what does not fit stays in the socket.
+        let Ok(permit) = held.clone().acquire_many_owned(buf.len() as u32).await else {
             break;
-        }
+        };
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut permit = permit;
+        drop(permit.split(buf.len() - n));
         // xorshift: a jitter in [-jitter, +jitter] microseconds.
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -330,7 +369,7 @@ async fn delayed(
         let delay = (half.as_micros() as i64 + offset).max(0) as u64;
         let at = (Instant::now() + Duration::from_micros(delay)).max(last);
         last = at;
-        if tx.send((at, buf[..n].to_vec())).is_err() {
+        if tx.send((at, buf[..n].to_vec(), permit)).is_err() {
             break;
         }
     }

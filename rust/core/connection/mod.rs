@@ -63,6 +63,11 @@ pub(crate) async fn serve(
     let mut slot = slot;
     let _live = runtime::LiveConnection::new();
     let _ = tcp.set_nodelay(true);
+    if session.multiplayer {
+        // Unreliable packets can only be dropped for a slow client if its backlog is ours.
+        let threshold = session.fanout.unreliable_threshold.load(Ordering::Relaxed);
+        crate::core::socket::unsent::limit_unsent(&tcp, threshold);
+    }
     let deadline = tokio::time::Instant::now() + session.handshake_timeout;
     let opened = tokio::select! {
         // Boxed: the handshake's state is freed once the connection is open.

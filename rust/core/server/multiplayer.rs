@@ -60,7 +60,9 @@ impl Server {
 
     /// Unreliable multiplayer packets are dropped (and counted) for a peer with more than
     /// this many bytes queued; 0 never drops them. Default
-    /// [`DEFAULT_UNRELIABLE_THRESHOLD`].
+    /// [`DEFAULT_UNRELIABLE_THRESHOLD`]. Connections accepted after it is set let the
+    /// kernel hold no more than this many unsent bytes (Linux, `TCP_NOTSENT_LOWAT`), so
+    /// that a slow client's backlog is in its queue, where it is seen.
     pub fn set_unreliable_drop_threshold(&mut self, bytes: usize) {
         self.unreliable_threshold
             .store(bytes, std::sync::atomic::Ordering::Relaxed);

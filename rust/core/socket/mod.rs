@@ -6,3 +6,4 @@ pub(crate) mod inflating;
 pub(crate) mod read_ahead;
 pub(crate) mod stream;
 pub(crate) mod tls;
+pub(crate) mod unsent;

@@ -223,6 +223,9 @@ pub struct WebSocketServer {
     /// packets keep their rule: queued, and an error only when the outbound buffer is full.
     /// Default 16384 bytes, a quarter of the default outbound buffer (reliable packets keep
     /// the rest); `0` never drops (unreliable packets are then queued like reliable ones).
+    /// On Linux the kernel is also told to hold no more than this many unsent bytes per
+    /// client (connections opened after it is set), so a slow player's backlog is here
+    /// and its state stays fresh instead of seconds late in the socket's own buffer.
     #[var(get = get_unreliable_drop_threshold, set = set_unreliable_drop_threshold)]
     unreliable_drop_threshold: PhantomVar<i64>,
 
