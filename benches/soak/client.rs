@@ -1,6 +1,6 @@
 //! A soak client process, run in a bad network's namespace by the soak: `N` players that
 //! join (a tenth over wss), chat, leave cleanly or by a cut, and come back, until the end;
-//! then one line of totals.
+//! then one line of totals and one of echo round trips.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,11 +11,13 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream};
 
-/// `WS_URL WSS_URL CERT N SECONDS SEED`: runs the players, prints their totals.
+/// `KIND WS_URL WSS_URL CERT N SECONDS SEED`: runs the players, prints their totals.
 pub fn main(args: &[String]) {
-    let [ws_url, wss_url, cert, n, secs, seed] = args else {
-        panic!("usage: --client WS_URL WSS_URL CERT N SECONDS SEED");
+    let [kind, ws_url, wss_url, cert, n, secs, seed] = args else {
+        panic!("usage: --client KIND WS_URL WSS_URL CERT N SECONDS SEED");
     };
+    // Godot's multiplayer server sends each client its id first.
+    let greeted = kind == "godot_mp";
     let n: u64 = n.parse().unwrap();
     let secs: f64 = secs.parse().unwrap();
     let seed: u64 = seed.parse().unwrap();
@@ -33,7 +35,7 @@ pub fn main(args: &[String]) {
                 let (ws_url, wss_url) = (ws_url.clone(), wss_url.clone());
                 let (counters, tls) = (counters.clone(), tls.clone());
                 let rng = ((seed + i) * 0x9e37_79b9_7f4a_7c15) | 1;
-                tokio::spawn(player(ws_url, wss_url, tls, counters, rng, end))
+                tokio::spawn(player(ws_url, wss_url, tls, counters, rng, end, greeted))
             })
             .collect();
         for p in players {
@@ -52,6 +54,14 @@ pub fn main(args: &[String]) {
         get(&c.cuts),
         get(&c.errors)
     );
+    let rtt: Vec<String> = c
+        .rtt_ms
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| get(n) > 0)
+        .map(|(ms, n)| format!("{ms}:{}", get(n)))
+        .collect();
+    println!("RTT {}", rtt.join(" "));
 }
 
 /// One player until `end`: join, chat 5-40 s, leave (a quarter of the time by a cut),
@@ -63,6 +73,7 @@ async fn player(
     counters: Arc<Counters>,
     mut rng: u64,
     end: Instant,
+    greeted: bool,
 ) {
     // Joins spread over the first 10 s.
     tokio::time::sleep(Duration::from_millis(next(&mut rng) % 10_000)).await;
@@ -74,8 +85,18 @@ async fn player(
         };
         let connect =
             tokio_tungstenite::connect_async_tls_with_config(url, None, true, Some(tls.clone()));
-        let mut ws = match tokio::time::timeout(Duration::from_secs(30), connect).await {
-            Ok(Ok((ws, _))) => ws,
+        let opened = tokio::time::timeout(Duration::from_secs(30), async {
+            let (mut ws, _) = connect.await.ok()?;
+            if greeted {
+                match ws.next().await {
+                    Some(Ok(Message::Binary(id))) if id.len() == 4 => {}
+                    _ => return None,
+                }
+            }
+            Some(ws)
+        });
+        let mut ws = match opened.await {
+            Ok(Some(ws)) => ws,
             _ => {
                 counters.connect_failures.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -107,6 +128,23 @@ async fn player(
         }
         tokio::time::sleep(Duration::from_millis(next(&mut rng) % 2_000)).await;
     }
+}
+
+/// Echo round trips are counted in 1 ms steps up to this many ms (the last one: more).
+pub const RTT_STEPS: usize = 10_000;
+
+/// The echo round-trip counts of a client process's RTT line, per ms.
+pub fn round_trips(output: &str) -> Vec<u64> {
+    let mut counts = vec![0u64; RTT_STEPS];
+    let line = output
+        .lines()
+        .find_map(|l| l.strip_prefix("RTT"))
+        .expect("an RTT line");
+    for pair in line.split_whitespace() {
+        let (ms, n) = pair.split_once(':').expect("ms:count");
+        counts[ms.parse::<usize>().unwrap()] += n.parse::<u64>().unwrap();
+    }
+    counts
 }
 
 /// What all the client processes counted.
@@ -156,7 +194,6 @@ impl std::fmt::Display for Totals {
 }
 
 /// Counters shared by one client process's players.
-#[derive(Default)]
 struct Counters {
     connects: AtomicU64,
     connect_failures: AtomicU64,
@@ -165,6 +202,23 @@ struct Counters {
     clean: AtomicU64,
     cuts: AtomicU64,
     errors: AtomicU64,
+    /// Echo round trips, per ms.
+    rtt_ms: Vec<AtomicU64>,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            connects: AtomicU64::new(0),
+            connect_failures: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            echoed: AtomicU64::new(0),
+            clean: AtomicU64::new(0),
+            cuts: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            rtt_ms: (0..RTT_STEPS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
 }
 
 /// A connection of a player: ws or wss.
@@ -187,6 +241,7 @@ async fn chat(ws: &mut Ws, counters: &Counters, rng: &mut u64, for_how_long: Dur
     let mut sent = 0u64;
     while Instant::now() < end {
         let text = format!("m{sent}");
+        let at = Instant::now();
         if ws.send(Message::text(text.clone())).await.is_err() {
             return false;
         }
@@ -196,8 +251,13 @@ async fn chat(ws: &mut Ws, counters: &Counters, rng: &mut u64, for_how_long: Dur
         // the heartbeat's pings are answered by tungstenite itself.
         loop {
             match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) if t.as_str() == text => {
+                // Godot's multiplayer server answers in binary.
+                Ok(Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))))
+                    if m.clone().into_data() == text.as_bytes() =>
+                {
                     counters.echoed.fetch_add(1, Ordering::Relaxed);
+                    let ms = (at.elapsed().as_millis() as usize).min(RTT_STEPS - 1);
+                    counters.rtt_ms[ms].fetch_add(1, Ordering::Relaxed);
                     break;
                 }
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,

@@ -11,6 +11,10 @@
 //! any error other than those the cuts cause, on counts that disagree, on peers left over,
 //! or on memory, descriptors or threads that grow from the first minute to the last.
 //! `SOAK_CLIENTS` sets the number of clients.
+//!
+//! `--compare` runs the same soak against Godot's own servers after ours, one after the
+//! other (`--kind=godot_mp`: Godot's WebSocketMultiplayerPeer; `--kind=tcp`: TCPServer +
+//! WebSocketPeer), and prints the three side by side; only ours is held to the checks.
 
 #[path = "../../tests/common/badnet.rs"]
 mod badnet;
@@ -78,11 +82,18 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(godot: &Path, ports: (u16, u16), key: &Path, cert: &Path) -> ServerProcess {
+    fn start(
+        godot: &Path,
+        kind: &str,
+        ports: (u16, u16),
+        key: &Path,
+        cert: &Path,
+    ) -> ServerProcess {
         let mut child = Command::new(godot)
             .args(["--headless", "--path"])
             .arg(root().join("godot-project"))
             .args(["--script", "res://tests/soak/soak_server.gd", "--"])
+            .arg(format!("--kind={kind}"))
             .arg(format!("--port={}", ports.0))
             .arg(format!("--tls-port={}", ports.1))
             .arg(format!("--tls-key={}", key.display()))
@@ -164,6 +175,34 @@ struct Row {
     peers: u64,
 }
 
+/// What one soak of one server kind saw.
+struct Outcome {
+    kind: &'static str,
+    rows: Vec<Row>,
+    totals: client::Totals,
+    /// Echo round trips per ms, per profile.
+    round_trips: Vec<(String, Vec<u64>)>,
+    accepted: u64,
+    messages_in: u64,
+    messages_out: u64,
+    peers_left: u64,
+    failures: Vec<String>,
+}
+
+/// The round trip below which a share `q` of the echoes came back, in ms.
+fn percentile(counts: &[u64], q: f64) -> usize {
+    let total: u64 = counts.iter().sum();
+    let want = (total as f64 * q).ceil() as u64;
+    let mut seen = 0;
+    for (ms, n) in counts.iter().enumerate() {
+        seen += n;
+        if seen >= want.max(1) {
+            return ms;
+        }
+    }
+    counts.len()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--client") {
@@ -173,11 +212,48 @@ fn main() {
         .iter()
         .find_map(|a| a.strip_prefix("--minutes=")?.parse().ok())
         .unwrap_or(3.0);
+    let kinds: Vec<&'static str> = if args.iter().any(|a| a == "--compare") {
+        vec!["ours", "godot_mp", "tcp"]
+    } else {
+        match args.iter().find_map(|a| a.strip_prefix("--kind=")) {
+            None | Some("ours") => vec!["ours"],
+            Some("godot_mp") => vec!["godot_mp"],
+            Some("tcp") => vec!["tcp"],
+            Some(other) => panic!("--kind={other}: ours, godot_mp or tcp"),
+        }
+    };
     let clients: usize = std::env::var("SOAK_CLIENTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     let godot = godot();
+    let outcomes: Vec<Outcome> = kinds
+        .iter()
+        .map(|kind| soak(&godot, kind, minutes, clients))
+        .collect();
+    if outcomes.len() > 1 {
+        compare(&outcomes);
+    }
+    let ours = outcomes.iter().find(|o| o.kind == "ours");
+    let failures = ours.map_or(&[][..], |o| &o.failures[..]);
+    for o in outcomes.iter().filter(|o| o.kind != "ours") {
+        for f in &o.failures {
+            println!("soak: {} (not checked): {f}", o.kind);
+        }
+    }
+    if failures.is_empty() {
+        println!("soak: ok");
+    } else {
+        for f in failures {
+            println!("soak: FAILED: {f}");
+        }
+        std::process::exit(1);
+    }
+}
+
+/// One soak: the server of `kind`, the bad networks, the clients; the table, the counts,
+/// and what the checks found.
+fn soak(godot: &Path, kind: &'static str, minutes: f64, clients: usize) -> Outcome {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -196,19 +272,19 @@ fn main() {
         nets.push((net, tls_port));
     }
     let ips: Vec<String> = nets.iter().map(|(n, _)| n.host_ip.clone()).collect();
-    let dir = std::env::temp_dir().join(format!("gws-soak-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("gws-soak-{}-{kind}", std::process::id()));
     let (key, cert) = certificate(&dir, &ips);
-    let server = ServerProcess::start(&godot, ports, &key, &cert);
+    let server = ServerProcess::start(godot, kind, ports, &key, &cert);
     let secs = minutes * 60.0;
     println!(
-        "soak: {clients} clients for {minutes} min behind {} (a tenth over wss), Godot {}",
+        "\nsoak of {kind}: {clients} clients for {minutes} min behind {} (a tenth over wss), Godot {}",
         profiles
             .iter()
             .map(|p| p.name.as_str())
             .collect::<Vec<_>>()
             .join(", "),
         String::from_utf8_lossy(
-            &Command::new(&godot)
+            &Command::new(godot)
                 .args(["--headless", "--version"])
                 .output()
                 .unwrap()
@@ -218,12 +294,14 @@ fn main() {
     );
     let exe = std::env::current_exe().unwrap();
     let per_net = clients / nets.len();
-    let children: Vec<Child> = nets
+    let children: Vec<(String, Child)> = nets
         .iter()
         .enumerate()
         .map(|(i, (net, tls_port))| {
-            net.command(&exe)
+            let child = net
+                .command(&exe)
                 .arg("--client")
+                .arg(kind)
                 .arg(format!("ws://{}:{}/", net.host_ip, net.port))
                 .arg(format!("wss://{}:{tls_port}/", net.host_ip))
                 .arg(&cert)
@@ -232,7 +310,8 @@ fn main() {
                 .arg((i as u64 * 7919 + 17).to_string())
                 .stdout(Stdio::piped())
                 .spawn()
-                .expect("a soak client process in its namespace")
+                .expect("a soak client process in its namespace");
+            (net.profile.name.clone(), child)
         })
         .collect();
     println!("| minute | memory (trimmed) | open fds | threads | peers |");
@@ -262,11 +341,13 @@ fn main() {
         rows.push(row);
     }
     let mut totals = client::Totals::default();
-    for child in children {
+    let mut round_trips = Vec::new();
+    for (profile, child) in children {
         let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "a client process failed:\n{text}");
         totals.add(&text);
+        round_trips.push((profile, client::round_trips(&text)));
     }
     // The clients are gone: so must every peer be, soon.
     let wait = Instant::now();
@@ -281,7 +362,7 @@ fn main() {
         server.threads(),
         server.stat("peers")
     );
-    let (accepted, messages_in, messages_out, peers) = (
+    let (accepted, messages_in, messages_out, peers_left) = (
         server.stat("accepted"),
         server.stat("messages_in"),
         server.stat("messages_out"),
@@ -289,8 +370,29 @@ fn main() {
     );
     println!("\nclients: {totals}");
     println!(
-        "server: {accepted} accepted, {messages_in} messages in, {messages_out} out, {peers} peers left"
+        "server: {accepted} accepted, {messages_in} messages in, {messages_out} out, {peers_left} peers left"
     );
+    let mut outcome = Outcome {
+        kind,
+        rows,
+        totals,
+        round_trips,
+        accepted,
+        messages_in,
+        messages_out,
+        peers_left,
+        failures: Vec::new(),
+    };
+    outcome.failures = check(&outcome, secs, clients);
+    drop(server);
+    drop(nets);
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+/// What the soak holds a server to.
+fn check(o: &Outcome, secs: f64, clients: usize) -> Vec<String> {
+    let (totals, accepted) = (&o.totals, o.accepted);
     let mut failures = Vec::new();
     if totals.errors > 0 {
         failures.push(format!("{} errors other than cuts", totals.errors));
@@ -301,24 +403,28 @@ fn main() {
             totals.connects, totals.connect_failures
         ));
     }
-    if messages_in < totals.echoed || messages_in > totals.sent {
+    if o.messages_in < totals.echoed || o.messages_in > totals.sent {
         failures.push(format!(
-            "the server got {messages_in} messages: fewer than the {} echoed or more than the {} sent",
-            totals.echoed, totals.sent
+            "the server got {} messages: fewer than the {} echoed or more than the {} sent",
+            o.messages_in, totals.echoed, totals.sent
         ));
     }
-    if messages_out < totals.echoed {
+    if o.messages_out < totals.echoed {
         failures.push(format!(
-            "the server sent {messages_out}, the clients got {}",
-            totals.echoed
+            "the server sent {}, the clients got {}",
+            o.messages_out, totals.echoed
         ));
     }
-    if peers > 0 {
-        failures.push(format!("{peers} peers left after every client was gone"));
+    if o.peers_left > 0 {
+        failures.push(format!(
+            "{} peers left after every client was gone",
+            o.peers_left
+        ));
     }
     // Flat while the load lasts: the first minute against the last one before the clients
     // stop joining (30 s before the end).
-    let loaded: Vec<&Row> = rows
+    let loaded: Vec<&Row> = o
+        .rows
         .iter()
         .filter(|r| (r.minute * 60) as f64 <= secs - 30.0)
         .collect();
@@ -341,15 +447,48 @@ fn main() {
             failures.push(format!("open fds grew from {} to {}", first.fds, last.fds));
         }
     }
-    drop(server);
-    drop(nets);
-    let _ = std::fs::remove_dir_all(&dir);
-    if failures.is_empty() {
-        println!("soak: ok");
-    } else {
-        for f in &failures {
-            println!("soak: FAILED: {f}");
-        }
-        std::process::exit(1);
+    failures
+}
+
+/// The kinds side by side.
+fn compare(outcomes: &[Outcome]) {
+    let profiles: Vec<&str> = outcomes[0]
+        .round_trips
+        .iter()
+        .map(|(p, _)| p.as_str())
+        .collect();
+    println!("\n## side by side");
+    println!(
+        "| server | connections (attempts failed) | errors | echoed | echo median {} (ms) | echo p99 (ms) | memory, last loaded minute | threads |",
+        profiles.join(" / ")
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for o in outcomes {
+        let medians: Vec<String> = o
+            .round_trips
+            .iter()
+            .map(|(_, c)| percentile(c, 0.5).to_string())
+            .collect();
+        let p99: Vec<String> = o
+            .round_trips
+            .iter()
+            .map(|(_, c)| percentile(c, 0.99).to_string())
+            .collect();
+        let last = o.rows.iter().rev().nth(1).or(o.rows.last());
+        println!(
+            "| {} | {} ({}) | {} | {} | {} | {} | {} | {} |",
+            o.kind,
+            o.totals.connects,
+            o.totals.connect_failures,
+            o.totals.errors,
+            o.totals.echoed,
+            medians.join(" / "),
+            p99.join(" / "),
+            last.map_or("-".into(), |r| format!(
+                "{:.1} MB",
+                r.rss_kb as f64 / 1024.0
+            )),
+            last.map_or("-".into(), |r| r.threads.to_string()),
+        );
     }
 }

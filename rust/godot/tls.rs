@@ -14,6 +14,9 @@ pub struct TlsParts {
     pub tls_options: Option<Gd<TlsOptions>>,
 }
 
+/// Godot 4.6's `X509Certificate.save_to_string()` prints "Unicode parsing error ...
+/// Unexpected NUL character" itself (it keeps the C string's terminator), also when called
+/// from GDScript; the PEM is right.
 fn cert_pem(cert: &Gd<X509Certificate>) -> String {
     cert.clone().save_to_string().to_string()
 }
