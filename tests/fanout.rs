@@ -187,9 +187,9 @@ fn mixed_message(seq: u64) -> Vec<u8> {
     m
 }
 
-/// A broadcast to an idle plain connection is written straight to its socket by the
-/// fan-out; everything else by the connection task (direct sends, the heartbeat's pings,
-/// pongs to the client's pings). A client with a small receive buffer that pauses, so that
+/// A send to an idle plain connection is written straight to its socket by the caller's
+/// thread, a broadcast by the fan-out; everything else by the connection task (sends and
+/// broadcasts behind them, the heartbeat's pings, pongs to the client's pings). A client with a small receive buffer that pauses, so that
 /// writes stop mid-frame, gets every message whole and in order.
 #[test]
 fn direct_and_queued_writes_never_split_a_frame() {
@@ -252,21 +252,29 @@ fn direct_and_queued_writes_never_split_a_frame() {
     let mut log = Vec::new();
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 1);
     let peer = server.peer(connected_ids(&log)[0]).unwrap().clone();
+    let wait_idle = |server: &mut Server, log: &mut Vec<Event>| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while peer.buffered_amount() > 0 {
+            assert!(Instant::now() < deadline, "queue never drained");
+            poll_for(server, log, 1);
+        }
+    };
     for seq in 0..COUNT {
         let m = mixed_message(seq);
-        match seq % 3 {
-            // Nothing queued: the broadcast is written directly, mostly in part.
+        match seq % 4 {
+            // Nothing queued: the send is written by this thread, mostly in part.
             0 => {
-                let deadline = Instant::now() + Duration::from_secs(20);
-                while peer.buffered_amount() > 0 {
-                    assert!(Instant::now() < deadline, "queue never drained");
-                    poll_for(&mut server, &mut log, 1);
-                }
-                server.broadcast(&m, false, &[]).unwrap();
+                wait_idle(&mut server, &mut log);
+                peer.send(m.into(), false).unwrap();
             }
             // Right behind it: queued for the connection task.
-            1 => peer.send(m.into(), false).unwrap(),
-            _ => server.broadcast(&m, false, &[]).unwrap(),
+            1 => server.broadcast(&m, false, &[]).unwrap(),
+            2 => peer.send(m.into(), false).unwrap(),
+            // Nothing queued: the broadcast is written by the send task, mostly in part.
+            _ => {
+                wait_idle(&mut server, &mut log);
+                server.broadcast(&m, false, &[]).unwrap();
+            }
         }
         poll_for(&mut server, &mut log, 0);
     }

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{Plan, Ws, process::*, table::*};
+use crate::{Plan, Ws, capture::WireCapture, process::*, table::*};
 
 pub(crate) async fn line_burst(
     godot: &PathBuf,
@@ -257,8 +257,28 @@ pub(crate) async fn line_latency(
     fps: Option<u32>,
 ) {
     let server = start_server(godot, kind, fps);
-    let conns = connect_n(&server.url, kind, plan.latency_clients, plan.connect_wait).await;
+    // The clients' view, and what the server adds at the wire: from the last byte of a
+    // message in to the first byte of its answer out (a loopback capture).
+    let (kind, column, note) = match kind {
+        "ours_queued" => ("ours_queued", "ours", " (every send through the send task)"),
+        k => (k, k, ""),
+    };
+    let client_kind = if kind == "ours_queued" { "ours" } else { kind };
+    let conns = connect_n(
+        &server.url,
+        client_kind,
+        plan.latency_clients,
+        plan.connect_wait,
+    )
+    .await;
     let reached = conns.len();
+    let port: u16 = server
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap();
+    let capture = WireCapture::start(port, plan.latency_secs);
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).unwrap()));
     let origin = Instant::now();
     let stop = origin + Duration::from_secs(1 + plan.latency_secs);
@@ -315,23 +335,50 @@ pub(crate) async fn line_latency(
         h.len()
     );
     let line = format!(
-        "latency at {label}: RTT p50 / p99 ms ({} clients x 10/s)",
+        "latency at {label}: RTT p50 / p99 ms ({} clients x 10/s){note}",
         plan.latency_clients
     );
     table.add(
         &format!("{line} p50"),
-        kind,
+        column,
         format!("{p50:.2}"),
         p50,
         false,
     );
     table.add(
         &format!("{line} p99"),
-        kind,
+        column,
         format!("{p99:.2}"),
         p99,
         false,
     );
+    match capture.map(WireCapture::turnarounds) {
+        Some(Some(mut us)) if !us.is_empty() => {
+            us.sort_by(f64::total_cmp);
+            let mean = us.iter().sum::<f64>() / us.len() as f64 / 1000.0;
+            let p99 = us[(us.len() * 99 / 100).min(us.len() - 1)] / 1000.0;
+            println!(
+                "latency {kind} at {label}: at the wire, message in to answer out: mean {mean:.2} ms, p99 {p99:.2} ms ({} messages)",
+                us.len()
+            );
+            let line = format!("latency at {label}: at the wire, in to out, ms{note}");
+            table.add(
+                &format!("{line} mean"),
+                column,
+                format!("{mean:.2}"),
+                mean,
+                false,
+            );
+            table.add(
+                &format!("{line} p99"),
+                column,
+                format!("{p99:.2}"),
+                p99,
+                false,
+            );
+        }
+        _ => println!("latency {kind}: no capture (dumpcap and tshark: tools/setup-clients.sh)"),
+    }
 }
 
 pub(crate) async fn line_fanout(

@@ -160,6 +160,9 @@ fn main() {
             for kind in KINDS.into_iter().filter(|_| run("latency")) {
                 line_latency(&godot, &plan, &mut table, kind, fps).await;
             }
+            if run("latency") {
+                line_latency(&godot, &plan, &mut table, "ours_queued", fps).await;
+            }
         }
         for kind in KINDS.into_iter().filter(|_| run("fanout")) {
             let (clients, secs) = (plan.fanout_clients, plan.fanout_secs);

@@ -84,12 +84,23 @@ impl Drop for Process {
 
 /// Starts a Godot script (in godot-project) and waits for its READY line.
 pub(crate) fn start_script(godot: &PathBuf, script: &str, args: &[String]) -> Process {
+    start_script_with(godot, script, args, &[])
+}
+
+/// [`start_script`] with environment variables of its own.
+pub(crate) fn start_script_with(
+    godot: &PathBuf,
+    script: &str,
+    args: &[String],
+    envs: &[(&str, &str)],
+) -> Process {
     use std::io::BufRead;
     let mut child = Command::new(godot)
         .args(["--headless", "--path"])
         .arg(root().join("godot-project"))
         .args(["--script", script, "--"])
         .args(args)
+        .envs(envs.iter().copied())
         .env("GDRUST_SUPPRESSED_WARNINGS", "RegisterDocsInExport")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -136,6 +147,12 @@ pub(crate) fn start_paced_server(
     frame_sleep_usec: Option<u32>,
 ) -> Server {
     let port = free_port();
+    // "ours_queued": ours with every send going through the send task (no writes from the
+    // caller's thread), to set the two ways side by side.
+    let (kind, envs): (&str, &[(&str, &str)]) = match kind {
+        "ours_queued" => ("ours", &[("GODOT_WEBSOCKET_SERVER_CALLER_WRITES", "0")]),
+        k => (k, &[]),
+    };
     let mut args = vec![format!("--kind={kind}"), format!("--port={port}")];
     if let Some(fps) = max_fps {
         args.push(format!("--max-fps={fps}"));
@@ -143,7 +160,7 @@ pub(crate) fn start_paced_server(
     if let Some(usec) = frame_sleep_usec {
         args.push(format!("--frame-sleep-usec={usec}"));
     }
-    let process = start_script(godot, "res://bench/echo_server.gd", &args);
+    let process = start_script_with(godot, "res://bench/echo_server.gd", &args, envs);
     Server {
         process,
         url: format!("ws://127.0.0.1:{port}/"),
