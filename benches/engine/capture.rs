@@ -78,4 +78,16 @@ impl WireCapture {
         }
         Some(us)
     }
+
+    /// The turnarounds' mean and p99 in ms, and how many there were.
+    pub(crate) fn summary(self) -> Option<(f64, f64, usize)> {
+        let mut us = self.turnarounds()?;
+        if us.is_empty() {
+            return None;
+        }
+        us.sort_by(f64::total_cmp);
+        let mean = us.iter().sum::<f64>() / us.len() as f64 / 1000.0;
+        let p99 = us[(us.len() * 99 / 100).min(us.len() - 1)] / 1000.0;
+        Some((mean, p99, us.len()))
+    }
 }

@@ -352,30 +352,21 @@ pub(crate) async fn line_latency(
         p99,
         false,
     );
-    match capture.map(WireCapture::turnarounds) {
-        Some(Some(mut us)) if !us.is_empty() => {
-            us.sort_by(f64::total_cmp);
-            let mean = us.iter().sum::<f64>() / us.len() as f64 / 1000.0;
-            let p99 = us[(us.len() * 99 / 100).min(us.len() - 1)] / 1000.0;
+    match capture.and_then(WireCapture::summary) {
+        Some((mean, p99, n)) => {
             println!(
-                "latency {kind} at {label}: at the wire, message in to answer out: mean {mean:.2} ms, p99 {p99:.2} ms ({} messages)",
-                us.len()
+                "latency {kind} at {label}: at the wire, message in to answer out: mean {mean:.2} ms, p99 {p99:.2} ms ({n} messages)"
             );
             let line = format!("latency at {label}: at the wire, in to out, ms{note}");
-            table.add(
-                &format!("{line} mean"),
-                column,
-                format!("{mean:.2}"),
-                mean,
-                false,
-            );
-            table.add(
-                &format!("{line} p99"),
-                column,
-                format!("{p99:.2}"),
-                p99,
-                false,
-            );
+            for (what, v) in [("mean", mean), ("p99", p99)] {
+                table.add(
+                    &format!("{line} {what}"),
+                    column,
+                    format!("{v:.2}"),
+                    v,
+                    false,
+                );
+            }
         }
         _ => println!("latency {kind}: no capture (dumpcap and tshark: tools/setup-clients.sh)"),
     }

@@ -99,14 +99,10 @@ pub(crate) fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'
         p99,
         false,
     );
-    match capture.map(WireCapture::turnarounds) {
-        Some(Some(mut us)) if !us.is_empty() => {
-            us.sort_by(f64::total_cmp);
-            let mean = us.iter().sum::<f64>() / us.len() as f64 / 1000.0;
-            let p99 = us[(us.len() * 99 / 100).min(us.len() - 1)] / 1000.0;
+    match capture.and_then(WireCapture::summary) {
+        Some((mean, p99, n)) => {
             println!(
-                "rpc {kind}: at the wire, ping in to pong out: mean {mean:.2} ms, p99 {p99:.2} ms ({} pings)",
-                us.len()
+                "rpc {kind}: at the wire, ping in to pong out: mean {mean:.2} ms, p99 {p99:.2} ms ({n} pings)"
             );
             table.add(
                 &format!("{line}: at the wire, ping in to pong out, mean / p99 ms"),
