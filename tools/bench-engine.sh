@@ -9,6 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/godot.sh > /dev/null
+# The latency and RPC lines capture the loopback traffic (dumpcap and tshark).
+if ! command -v dumpcap >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tshark >/dev/null
+fi
 bash tools/build-addon.sh > /dev/null
 bash tools/prepare-project.sh godot-project
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
