@@ -181,7 +181,10 @@ fn main() {
             compression::line_compression(&godot, &plan, &mut table).await;
         }
     });
-    for kind in ["ours", "godot_mp"].into_iter().filter(|_| run("rpc")) {
+    for kind in ["ours", "godot_mp", "ours_queued"]
+        .into_iter()
+        .filter(|_| run("rpc"))
+    {
         line_rpc(&godot, &plan, &mut table, kind);
     }
     table.print();
