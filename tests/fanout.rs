@@ -188,11 +188,13 @@ fn mixed_message(seq: u64) -> Vec<u8> {
 }
 
 /// A send to an idle plain connection is written straight to its socket by the caller's
-/// thread, a broadcast by the fan-out; everything else by the connection task (sends and
+/// thread (when turned on), a broadcast by the fan-out; everything else by the connection task (sends and
 /// broadcasts behind them, the heartbeat's pings, pongs to the client's pings). A client with a small receive buffer that pauses, so that
 /// writes stop mid-frame, gets every message whole and in order.
 #[test]
 fn direct_and_queued_writes_never_split_a_frame() {
+    // Sends written by this thread too (off by default; see core::fanout::caller_writes).
+    godot_websocket_server::core::set_caller_writes(true);
     let mut server = listening(&[], |s| {
         s.set_buffers(Buffers::from_godot(64, 1024, 64 * 1024, 4096).unwrap())
             .unwrap();

@@ -260,10 +260,14 @@ pub(crate) async fn line_latency(
     // The clients' view, and what the server adds at the wire: from the last byte of a
     // message in to the first byte of its answer out (a loopback capture).
     let (kind, column, note) = match kind {
-        "ours_queued" => ("ours_queued", "ours", " (every send through the send task)"),
+        "ours_caller" => (
+            "ours_caller",
+            "ours",
+            " (sends written by the caller's thread)",
+        ),
         k => (k, k, ""),
     };
-    let client_kind = if kind == "ours_queued" { "ours" } else { kind };
+    let client_kind = if kind == "ours_caller" { "ours" } else { kind };
     let conns = connect_n(
         &server.url,
         client_kind,

@@ -161,7 +161,7 @@ fn main() {
                 line_latency(&godot, &plan, &mut table, kind, fps).await;
             }
             if run("latency") {
-                line_latency(&godot, &plan, &mut table, "ours_queued", fps).await;
+                line_latency(&godot, &plan, &mut table, "ours_caller", fps).await;
             }
         }
         for kind in KINDS.into_iter().filter(|_| run("fanout")) {
@@ -181,7 +181,7 @@ fn main() {
             compression::line_compression(&godot, &plan, &mut table).await;
         }
     });
-    for kind in ["ours", "godot_mp", "ours_queued"]
+    for kind in ["ours", "godot_mp", "ours_caller"]
         .into_iter()
         .filter(|_| run("rpc"))
     {

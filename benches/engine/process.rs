@@ -147,10 +147,10 @@ pub(crate) fn start_paced_server(
     frame_sleep_usec: Option<u32>,
 ) -> Server {
     let port = free_port();
-    // "ours_queued": ours with every send going through the send task (no writes from the
-    // caller's thread), to set the two ways side by side.
+    // "ours_caller": ours with sends to idle sockets written by the caller's thread
+    // (GODOT_WEBSOCKET_SERVER_CALLER_WRITES=1), to set the two ways side by side.
     let (kind, envs): (&str, &[(&str, &str)]) = match kind {
-        "ours_queued" => ("ours", &[("GODOT_WEBSOCKET_SERVER_CALLER_WRITES", "0")]),
+        "ours_caller" => ("ours", &[("GODOT_WEBSOCKET_SERVER_CALLER_WRITES", "1")]),
         k => (k, &[]),
     };
     let mut args = vec![format!("--kind={kind}"), format!("--port={port}")];

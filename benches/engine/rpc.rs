@@ -8,12 +8,12 @@ use crate::{Plan, capture::*, process::*, table::*};
 pub(crate) fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str) {
     use std::io::BufRead;
     let port = free_port();
-    // "ours_queued": ours with every send through the send task (beside ours).
+    // "ours_caller": ours with sends written by the caller's thread (beside ours).
     let (server_kind, column, envs): (&str, &'static str, &[(&str, &str)]) = match kind {
-        "ours_queued" => (
+        "ours_caller" => (
             "ours",
             "ours",
-            &[("GODOT_WEBSOCKET_SERVER_CALLER_WRITES", "0")],
+            &[("GODOT_WEBSOCKET_SERVER_CALLER_WRITES", "1")],
         ),
         k => (k, k, &[]),
     };
@@ -87,8 +87,8 @@ pub(crate) fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'
         } else {
             ""
         },
-        if kind == "ours_queued" {
-            " (every send through the send task)"
+        if kind == "ours_caller" {
+            " (sends written by the caller's thread)"
         } else {
             ""
         }

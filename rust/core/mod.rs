@@ -37,8 +37,8 @@ mod socket;
 mod way_in;
 
 pub use error::{Error, SendError};
-pub use fanout::Missed;
 pub use fanout::redis_bridge::RedisEvent;
+pub use fanout::{CALLER_WRITES_ENV, Missed, set_caller_writes};
 #[cfg(feature = "godot")]
 pub(crate) use ids::IdMap;
 pub use ids::PeerId;

@@ -19,6 +19,7 @@ use parking_lot::RwLock;
 use tokio::sync::mpsc;
 
 mod caller_writes;
+pub use caller_writes::{CALLER_WRITES_ENV, set_caller_writes};
 pub(crate) mod redis_bridge;
 mod task;
 
