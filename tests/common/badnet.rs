@@ -281,6 +281,7 @@ async fn relay(listener: TcpListener, target: SocketAddr, profile: Profile) {
             };
             let _ = client.set_nodelay(true);
             let _ = server.set_nodelay(true);
+            #[cfg(target_os = "linux")]
             if profile.rate_kbit > 0 {
                 // Across the link, the kernel keeps little that is not sent yet: what the
                 // link cannot carry waits in the server, which can see it.
