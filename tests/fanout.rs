@@ -188,9 +188,10 @@ fn mixed_message(seq: u64) -> Vec<u8> {
 }
 
 /// A send to an idle plain connection is written straight to its socket by the caller's
-/// thread (when turned on), a broadcast by the fan-out; everything else by the connection task (sends and
-/// broadcasts behind them, the heartbeat's pings, pongs to the client's pings). A client with a small receive buffer that pauses, so that
-/// writes stop mid-frame, gets every message whole and in order.
+/// thread (when turned on), a broadcast by the fan-out; everything else by the connection
+/// task (sends and broadcasts behind them, the heartbeat's pings, pongs to the client's
+/// pings). A client with a small receive buffer that pauses, so that writes stop
+/// mid-frame, gets every message whole and in order.
 #[test]
 fn direct_and_queued_writes_never_split_a_frame() {
     // Sends written by this thread too (off by default; see core::fanout::caller_writes).

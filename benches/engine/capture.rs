@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-/// A loopback capture (dumpcap) of one server port during the RPC line: what the server
+/// A loopback capture (dumpcap) of one server port during the latency or RPC line: what the server
 /// adds at the wire, beside the clients' view, which a client process on the same two
 /// cores skews with its own scheduling.
 pub(crate) struct WireCapture {
@@ -16,7 +16,7 @@ impl WireCapture {
     /// Captures `secs` seconds of the port's traffic, starting a second from now; `None`
     /// when dumpcap is missing or may not capture.
     pub(crate) fn start(port: u16, secs: u64) -> Option<WireCapture> {
-        let file = std::env::temp_dir().join(format!("bench-rpc-{port}.pcap"));
+        let file = std::env::temp_dir().join(format!("bench-capture-{port}.pcap"));
         let child = Command::new("sh")
             .arg("-c")
             .arg(format!(

@@ -259,18 +259,15 @@ pub(crate) async fn line_latency(
     let server = start_server(godot, kind, fps);
     // The clients' view, and what the server adds at the wire: from the last byte of a
     // message in to the first byte of its answer out (a loopback capture).
-    let (kind, column, note) = match kind {
-        "ours_caller" => (
-            "ours_caller",
-            "ours",
-            " (sends written by the caller's thread)",
-        ),
-        k => (k, k, ""),
-    };
-    let client_kind = if kind == "ours_caller" { "ours" } else { kind };
+    let Variant {
+        server_kind,
+        column,
+        note,
+        ..
+    } = variant(kind);
     let conns = connect_n(
         &server.url,
-        client_kind,
+        server_kind,
         plan.latency_clients,
         plan.connect_wait,
     )
@@ -372,7 +369,9 @@ pub(crate) async fn line_latency(
                 );
             }
         }
-        _ => println!("latency {kind}: no capture (dumpcap and tshark: tools/setup-clients.sh)"),
+        _ => println!(
+            "latency {kind}: no loopback capture (it needs dumpcap and tshark, from Debian's tshark package, and root)"
+        ),
     }
 }
 

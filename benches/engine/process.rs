@@ -82,6 +82,34 @@ impl Drop for Process {
     }
 }
 
+/// How a kind of the table is run: which server script kind, in which column, with which
+/// environment, and the note its lines carry.
+pub(crate) struct Variant {
+    pub(crate) server_kind: &'static str,
+    pub(crate) column: &'static str,
+    pub(crate) envs: Vec<(&'static str, &'static str)>,
+    pub(crate) note: &'static str,
+}
+
+/// `kind` as it is run. "ours_caller" is ours with sends to idle sockets written by the
+/// caller's thread (`GODOT_WEBSOCKET_SERVER_CALLER_WRITES=1`), set beside ours.
+pub(crate) fn variant(kind: &'static str) -> Variant {
+    match kind {
+        "ours_caller" => Variant {
+            server_kind: "ours",
+            column: "ours",
+            envs: vec![(godot_websocket_server::core::CALLER_WRITES_ENV, "1")],
+            note: " (sends written by the caller's thread)",
+        },
+        k => Variant {
+            server_kind: k,
+            column: k,
+            envs: vec![],
+            note: "",
+        },
+    }
+}
+
 /// Starts a Godot script (in godot-project) and waits for its READY line.
 pub(crate) fn start_script(godot: &PathBuf, script: &str, args: &[String]) -> Process {
     start_script_with(godot, script, args, &[])
@@ -147,20 +175,18 @@ pub(crate) fn start_paced_server(
     frame_sleep_usec: Option<u32>,
 ) -> Server {
     let port = free_port();
-    // "ours_caller": ours with sends to idle sockets written by the caller's thread
-    // (GODOT_WEBSOCKET_SERVER_CALLER_WRITES=1), to set the two ways side by side.
-    let (kind, envs): (&str, &[(&str, &str)]) = match kind {
-        "ours_caller" => ("ours", &[("GODOT_WEBSOCKET_SERVER_CALLER_WRITES", "1")]),
-        k => (k, &[]),
-    };
-    let mut args = vec![format!("--kind={kind}"), format!("--port={port}")];
+    let v = variant(kind);
+    let mut args = vec![
+        format!("--kind={}", v.server_kind),
+        format!("--port={port}"),
+    ];
     if let Some(fps) = max_fps {
         args.push(format!("--max-fps={fps}"));
     }
     if let Some(usec) = frame_sleep_usec {
         args.push(format!("--frame-sleep-usec={usec}"));
     }
-    let process = start_script_with(godot, "res://bench/echo_server.gd", &args, envs);
+    let process = start_script_with(godot, "res://bench/echo_server.gd", &args, &v.envs);
     Server {
         process,
         url: format!("ws://127.0.0.1:{port}/"),

@@ -8,24 +8,16 @@ use crate::{Plan, capture::*, process::*, table::*};
 pub(crate) fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'static str) {
     use std::io::BufRead;
     let port = free_port();
-    // "ours_caller": ours with sends written by the caller's thread (beside ours).
-    let (server_kind, column, envs): (&str, &'static str, &[(&str, &str)]) = match kind {
-        "ours_caller" => (
-            "ours",
-            "ours",
-            &[("GODOT_WEBSOCKET_SERVER_CALLER_WRITES", "1")],
-        ),
-        k => (k, k, &[]),
-    };
+    let v = variant(kind);
     let server = start_script_with(
         godot,
         "res://bench/mp_rpc.gd",
         &[
             "--role=server".into(),
-            format!("--kind={server_kind}"),
+            format!("--kind={}", v.server_kind),
             format!("--port={port}"),
         ],
-        envs,
+        &v.envs,
     );
     // Split: every thread of the server on core 0, the clients' process on core 1, so that
     // neither side's scheduling delays the other's.
@@ -87,29 +79,25 @@ pub(crate) fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'
         } else {
             ""
         },
-        if kind == "ours_caller" {
-            " (sends written by the caller's thread)"
-        } else {
-            ""
-        }
+        v.note
     );
     table.add(
         &format!("{line}: per second"),
-        column,
+        v.column,
         format!("{rate:.0}"),
         rate,
         true,
     );
     table.add(
         &format!("{line}: p50 ms"),
-        column,
+        v.column,
         format!("{p50:.2}"),
         p50,
         false,
     );
     table.add(
         &format!("{line}: p99 ms"),
-        column,
+        v.column,
         format!("{p99:.2}"),
         p99,
         false,
@@ -121,7 +109,7 @@ pub(crate) fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'
             );
             table.add(
                 &format!("{line}: at the wire, ping in to pong out, mean / p99 ms"),
-                column,
+                v.column,
                 format!("{mean:.2} / {p99:.2}"),
                 mean,
                 false,

@@ -20,8 +20,8 @@ var grace := 0.0
 ## options where it has them (ours: private_key / ssl_certificate).
 var tls_key: CryptoKey
 var tls_cert: X509Certificate
-## TCPServer + WebSocketPeer over TLS: streams whose TLS handshake is under way.
-var tls_pending: Array[StreamPeerTLS] = []
+## TCPServer + WebSocketPeer over TLS: the handshakes under way.
+var tls_handshakes := preload("res://bench/tls_handshakes.gd").new()
 var ours: WebSocketServer
 var mp: WebSocketMultiplayerPeer
 var tcp: TCPServer
@@ -143,22 +143,9 @@ func _tcp_poll() -> void:
 		if tls_key == null:
 			_tcp_accept(tcp.take_connection())
 			continue
-		var tls := StreamPeerTLS.new()
-		if tls.accept_stream(tcp.take_connection(), TLSOptions.server(tls_key, tls_cert)) == OK:
-			tls_pending.append(tls)
-	# TLS handshakes, polled as Godot's own WebSocketMultiplayerPeer does.
-	var j := 0
-	while j < tls_pending.size():
-		var tls := tls_pending[j]
-		tls.poll()
-		match tls.get_status():
-			StreamPeerTLS.STATUS_HANDSHAKING:
-				j += 1
-			StreamPeerTLS.STATUS_CONNECTED:
-				_tcp_accept(tls)
-				tls_pending.remove_at(j)
-			_:
-				tls_pending.remove_at(j)
+		tls_handshakes.start(tcp.take_connection(), TLSOptions.server(tls_key, tls_cert))
+	for tls in tls_handshakes.poll():
+		_tcp_accept(tls)
 	var i := 0
 	while i < tcp_peers.size():
 		var ws := tcp_peers[i]

@@ -349,14 +349,14 @@ async fn delayed(
     let mut buf = vec![0u8; (budget / 4).min(64 * 1024)];
     loop {
         // Room for a whole read first: what does not fit stays in the socket.
-        let Ok(permit) = held.clone().acquire_many_owned(buf.len() as u32).await else {
+        let Ok(mut permit) = held.clone().acquire_many_owned(buf.len() as u32).await else {
             break;
         };
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let mut permit = permit;
+        // What the read did not fill goes back.
         drop(permit.split(buf.len() - n));
         // xorshift: a jitter in [-jitter, +jitter] microseconds.
         seed ^= seed << 13;

@@ -22,7 +22,7 @@ var servers: Array[WebSocketServer] = []
 var mps: Array[WebSocketMultiplayerPeer] = []
 ## tcp: the listeners, streams in their TLS handshake, open peers.
 var listeners: Array[TCPServer] = []
-var tls_pending: Array[StreamPeerTLS] = []
+var tls_handshakes := preload("res://bench/tls_handshakes.gd").new()
 var tcp_peers: Array[WebSocketPeer] = []
 ## Counted here for Godot's kinds (ours has get_stats()).
 var counts := {"peers": 0, "accepted": 0, "messages_in": 0, "messages_out": 0}
@@ -128,21 +128,9 @@ func _tcp_poll() -> void:
 			if i == 0:
 				_tcp_accept(stream)
 				continue
-			var tls := StreamPeerTLS.new()
-			if tls.accept_stream(stream, TLSOptions.server(key, cert)) == OK:
-				tls_pending.append(tls)
-	var j := 0
-	while j < tls_pending.size():
-		var tls := tls_pending[j]
-		tls.poll()
-		match tls.get_status():
-			StreamPeerTLS.STATUS_HANDSHAKING:
-				j += 1
-			StreamPeerTLS.STATUS_CONNECTED:
-				_tcp_accept(tls)
-				tls_pending.remove_at(j)
-			_:
-				tls_pending.remove_at(j)
+			tls_handshakes.start(stream, TLSOptions.server(key, cert))
+	for tls in tls_handshakes.poll():
+		_tcp_accept(tls)
 	var k := 0
 	while k < tcp_peers.size():
 		var ws := tcp_peers[k]
