@@ -78,6 +78,30 @@ fn echo_server() -> Server {
     })
 }
 
+/// The clients' process: if the test panics before it ends, killed and its output printed.
+struct ClientsOnFailure(Option<std::process::Child>);
+
+impl ClientsOnFailure {
+    fn finish(mut self) -> std::process::Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for ClientsOnFailure {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            if let Ok(out) = child.wait_with_output() {
+                eprintln!(
+                    "the clients wrote:\n{}\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
 fn delivers_in_order_and_measures(profile: Profile) {
     let _serial = serial();
     let clients = env_or("BADNET_CLIENTS", 200);
@@ -95,6 +119,8 @@ fn delivers_in_order_and_measures(profile: Profile) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("python in the namespace");
+    // What the clients wrote, shown when the server side gives up waiting for them.
+    let child = ClientsOnFailure(Some(child));
     let mut log = Vec::new();
     let mut rtts = Vec::new();
     let started = Instant::now();
@@ -110,7 +136,7 @@ fn delivers_in_order_and_measures(profile: Profile) {
     echo_until(&mut server, &mut log, 240, |l| {
         count(l, |e| matches!(e, Event::Disconnected { .. })) as u64 == clients
     });
-    let out = child.wait_with_output().unwrap();
+    let out = child.finish();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
