@@ -1,6 +1,7 @@
 //! A browser's own WebSocket client (Debian's headless Chromium driven by
 //! playwright-core), as a Godot web export connects: subprotocol, text and binary,
-//! a clean close with code and reason, and Godot 4's multiplayer id message.
+//! a clean close with code and reason (over ws:// and wss://), and Godot 4's multiplayer
+//! id message.
 //! `bash tools/setup-clients.sh` installs Chromium and playwright-core.
 
 mod common;
@@ -10,7 +11,7 @@ use std::process::{Command, Output};
 use std::thread;
 
 use common::*;
-use godot_websocket_server::core::{Event, Server};
+use godot_websocket_server::core::{Event, Server, TlsConfig};
 
 fn run_browser(mode: &'static str, url: String) -> thread::JoinHandle<Output> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
@@ -20,6 +21,7 @@ fn run_browser(mode: &'static str, url: String) -> thread::JoinHandle<Output> {
     );
     thread::spawn(move || {
         Command::new("node")
+            .env("ACCEPT_TEST_CERTIFICATE", "1")
             .arg(dir.join("client.mjs"))
             .arg(mode)
             .arg(url)
@@ -40,8 +42,24 @@ fn check(out: &Output) -> String {
 
 #[test]
 fn chromium_websocket_round_trip_and_close() {
-    let mut server = listening(&["chat"], |_| {});
-    let child = run_browser("echo", url(&server));
+    round_trip_and_close(listening(&["chat"], |_| {}), "ws");
+}
+
+/// The same over wss://: Chromium's own TLS (BoringSSL) against the server's records.
+#[test]
+fn chromium_wss_round_trip_and_close() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let tls = TlsConfig::from_pem(&cert.pem(), &key.serialize_pem(), None).unwrap();
+    round_trip_and_close(listening(&["chat"], |s| s.set_tls(Some(tls))), "wss");
+}
+
+fn round_trip_and_close(mut server: Server, scheme: &str) {
+    let url = format!("{scheme}://127.0.0.1:{}/", server.local_port());
+    let child = run_browser("echo", url);
     let mut log = Vec::new();
     echo_until(&mut server, &mut log, 60, |l| {
         l.iter().any(|e| matches!(e, Event::Disconnected { .. }))

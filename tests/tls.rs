@@ -362,3 +362,153 @@ fn certificate_renewal_while_listening_keeps_connected_clients() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     h.join().unwrap();
 }
+
+/// Runs `clients` against an echoing wss server with a new self-signed certificate (its
+/// port and certificate given).
+fn against_echoing_wss<F: std::future::Future<Output = ()>>(
+    clients: impl FnOnce(u16, CertificateDer<'static>) -> F,
+) {
+    let rt = client_runtime();
+    let (cert, key, der) = self_signed();
+    let server = tls_server(TlsConfig::from_pem(&cert, &key, None).unwrap(), |_| {});
+    let port = server.local_port();
+    let (stop, h) = echo_in_background(server);
+    rt.block_on(clients(port, der));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    h.join().unwrap();
+}
+
+/// A wss client that allows only `suite` (and so only its TLS version).
+async fn connect_with_suite(
+    port: u16,
+    der: &CertificateDer<'static>,
+    suite: rustls::SupportedCipherSuite,
+) -> Client {
+    let mut store = RootCertStore::empty();
+    store.add(der.clone()).unwrap();
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = vec![suite];
+    let version = suite.version();
+    let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    // So that a test can see which keys the server's records were sealed with.
+    config.enable_secret_extraction = true;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Rustls(tls);
+    let url = format!("wss://localhost:{port}/");
+    tokio_tungstenite::client_async(url, stream)
+        .await
+        .unwrap()
+        .0
+}
+
+/// The client's rustls connection under a wss client.
+fn client_tls(c: &mut Client) -> &mut rustls::ClientConnection {
+    match c.get_mut() {
+        tokio_tungstenite::MaybeTlsStream::Rustls(tls) => tls.get_mut().1,
+        _ => unreachable!("a wss client"),
+    }
+}
+
+/// Sends a message of `len` bytes and expects it back whole.
+async fn big_round_trip(c: &mut Client, len: usize) {
+    let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+    c.send(Message::binary(payload.clone())).await.unwrap();
+    assert_eq!(c.next().await.unwrap().unwrap(), Message::binary(payload));
+}
+
+#[test]
+fn every_cipher_suite_of_tls_1_2_and_1_3_carries_small_and_multi_record_messages() {
+    // The certificate is ECDSA: every TLS 1.3 suite and the ECDSA ones of TLS 1.2.
+    let suites: Vec<_> = rustls::crypto::ring::default_provider()
+        .cipher_suites
+        .into_iter()
+        .filter(|s| !format!("{:?}", s.suite()).contains("_RSA_"))
+        .collect();
+    assert_eq!(suites.len(), 6, "{suites:?}");
+    against_echoing_wss(|port, der| async move {
+        for suite in suites {
+            let mut c = connect_with_suite(port, &der, suite).await;
+            assert_eq!(
+                client_tls(&mut c).negotiated_cipher_suite(),
+                Some(suite),
+                "negotiated"
+            );
+            round_trip(&mut c, &format!("{:?}", suite.suite())).await;
+            // Four records each way (16 KiB of plaintext per record at most).
+            big_round_trip(&mut c, 60_000).await;
+            round_trip(&mut c, "after").await;
+            c.close(None).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn tls_1_3_key_updates_asked_by_the_client_are_answered() {
+    against_echoing_wss(|port, der| async move {
+        for suite in [
+            rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256,
+            rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        ] {
+            let mut c = connect_with_suite(port, &der, suite).await;
+            round_trip(&mut c, "before").await;
+            for i in 0..3 {
+                // A KeyUpdate with update_requested: the client's next records use new
+                // keys, and so must the server's once it has answered.
+                client_tls(&mut c).refresh_traffic_keys().unwrap();
+                round_trip(&mut c, &format!("after key update {i}")).await;
+                big_round_trip(&mut c, 40_000).await;
+            }
+            // The server answered the last update with its own: the client's read keys
+            // are new, and have opened only the records since (2 echoes and 3 records of
+            // the large one), not the dozens since the connection opened.
+            let tls = match c.into_inner() {
+                tokio_tungstenite::MaybeTlsStream::Rustls(tls) => tls,
+                _ => unreachable!(),
+            };
+            let secrets = tls.into_inner().1.dangerous_extract_secrets().unwrap();
+            assert!(
+                secrets.rx.0 <= 6,
+                "the client read {} records with its read keys: the server did not update its own",
+                secrets.rx.0
+            );
+        }
+    });
+}
+
+#[test]
+fn a_forged_record_ends_that_connection_only() {
+    against_echoing_wss(|port, der| async move {
+        let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384;
+        let mut forged = connect_with_suite(port, &der, suite).await;
+        let mut healthy = connect_with_suite(port, &der, suite).await;
+        round_trip(&mut forged, "first").await;
+        // An application-data record whose bytes no key sealed.
+        let tcp = match forged.get_mut() {
+            tokio_tungstenite::MaybeTlsStream::Rustls(tls) => tls.get_mut().0,
+            _ => unreachable!(),
+        };
+        let mut record = vec![23, 3, 3, 0, 40];
+        record.extend([0x5a; 40]);
+        tokio::io::AsyncWriteExt::write_all(tcp, &record)
+            .await
+            .unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(10), forged.next())
+            .await
+            .expect("the server ends a connection with a forged record");
+        assert!(
+            !matches!(ended, Some(Ok(Message::Text(_) | Message::Binary(_)))),
+            "{ended:?}"
+        );
+        round_trip(&mut healthy, "still served").await;
+    });
+}

@@ -13,7 +13,7 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 # The sanitizer build is kept outside the clone (as the cross builds are), so CI on a clean
 # clone does not rebuild it from scratch every time.
 target_dir="${HOME}/.cache/godot-websocket-server/fuzz-target"
-for target in upgrade_request connection_bytes compressed_frames; do
+for target in upgrade_request connection_bytes compressed_frames tls_records; do
   mkdir -p "fuzz/corpus/$target"
   cargo +nightly fuzz run --target-dir "$target_dir" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
     -max_total_time="$seconds" -print_final_stats=1 2> "fuzz/$target.log" \

@@ -130,3 +130,85 @@ pub fn compressed_frames(data: &[u8]) {
         assert!(message.len() <= LIMIT, "a message over the limit");
     }
 }
+
+/// The TLS record layer after the handshake (`socket::lean_tls::records`) on a stream
+/// made from arbitrary bytes: pieces are either sealed as records of a chosen type (each
+/// byte-exact after opening) or raw bytes, in every record format. Never panics; every
+/// record sealed before the first raw piece opens to what was sealed, in order; nothing
+/// opens after a record that failed.
+pub fn tls_records(data: &[u8]) {
+    use tokio_rustls::rustls::ConnectionTrafficSecrets;
+    use tokio_rustls::rustls::crypto::cipher::{AeadKey, Iv};
+
+    use crate::core::socket::lean_tls::records::{self, Keys, Version};
+
+    let Some((&choice, mut rest)) = data.split_first() else {
+        return;
+    };
+    let version = match choice % 3 {
+        0 => Version::Tls13,
+        1 => Version::Tls12 {
+            explicit_nonce: true,
+        },
+        _ => Version::Tls12 {
+            explicit_nonce: false,
+        },
+    };
+    let secrets = || {
+        let (key, iv) = (AeadKey::from([choice; 32]), Iv::new([7; 12]));
+        match (version, choice / 3 % 2) {
+            (
+                Version::Tls12 {
+                    explicit_nonce: false,
+                },
+                _,
+            )
+            | (Version::Tls13, 1) => ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv },
+            _ => ConnectionTrafficSecrets::Aes256Gcm { key, iv },
+        }
+    };
+    let (mut tx, mut rx) = (
+        Keys::new(0, &secrets()).expect("keys"),
+        Keys::new(0, &secrets()).expect("keys"),
+    );
+    // Pieces: [raw?, kind, length, bytes...].
+    let mut wire = Vec::new();
+    let mut sealed = Vec::new();
+    let mut raw_from = None;
+    while let [mode, kind, len, tail @ ..] = rest {
+        let len = (*len as usize * 67).min(tail.len());
+        let (piece, tail) = tail.split_at(len);
+        rest = tail;
+        if mode % 4 == 0 {
+            raw_from.get_or_insert(sealed.len());
+            wire.extend_from_slice(piece);
+        } else {
+            let kind = [
+                records::ALERT,
+                records::HANDSHAKE,
+                records::APPLICATION_DATA,
+            ][*kind as usize % 3];
+            tx.seal(version, kind, &[piece], &mut wire);
+            sealed.push((kind, piece.to_vec()));
+        }
+    }
+    let mut at = 0;
+    let mut opened = 0;
+    while let Ok(Some(len)) = records::whole_record(&wire[at..]) {
+        assert!(len >= records::HEADER && at + len <= wire.len());
+        let record = &mut wire[at..at + len];
+        at += len;
+        let Ok((kind, range)) = rx.open(version, record) else {
+            break;
+        };
+        let body = &record[range];
+        assert!(body.len() <= records::MAX_PLAINTEXT);
+        let _ = records::alert(version, body);
+        let _ = records::key_update(version, body);
+        if raw_from.is_none_or(|raw| opened < raw) {
+            assert_eq!((kind, body), (sealed[opened].0, &sealed[opened].1[..]));
+        }
+        opened += 1;
+    }
+    assert!(opened >= raw_from.unwrap_or(sealed.len()));
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
 
 use crate::core::fanout::redis_bridge::RedisEvent;
 use crate::core::fanout::{Fanout, Missed};
@@ -51,7 +51,7 @@ pub(crate) struct Session {
     pub handshake_timeout: Duration,
     pub close_timeout: Duration,
     pub multiplayer: bool,
-    pub tls: RwLock<Option<TlsAcceptor>>,
+    pub tls: RwLock<Option<Arc<ServerConfig>>>,
     pub settings: Arc<Settings>,
     pub limits: Arc<ConnectionLimits>,
     pub counters: Arc<Counters>,
@@ -71,7 +71,7 @@ impl Session {
         handshake_timeout: Duration,
         close_timeout: Duration,
         multiplayer: bool,
-        tls: Option<TlsAcceptor>,
+        tls: Option<Arc<ServerConfig>>,
         settings: Arc<Settings>,
         limits: Arc<ConnectionLimits>,
         counters: Arc<Counters>,

@@ -224,7 +224,7 @@ impl Server {
     /// connections at once; existing connections keep theirs.
     pub fn set_tls(&mut self, tls: Option<TlsConfig>) {
         if let Some(l) = &self.listening {
-            *l.session.tls.write() = tls.as_ref().map(|t| t.acceptor.clone());
+            *l.session.tls.write() = tls.as_ref().map(|t| t.config.clone());
         }
         self.tls = tls;
     }
@@ -269,7 +269,7 @@ impl Server {
             self.handshake_timeout,
             self.close_timeout,
             multiplayer,
-            self.tls.as_ref().map(|t| t.acceptor.clone()),
+            self.tls.as_ref().map(|t| t.config.clone()),
             self.settings.clone(),
             self.limits.clone(),
             self.counters.clone(),

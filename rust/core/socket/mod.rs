@@ -3,6 +3,7 @@
 
 pub(crate) mod direct;
 pub(crate) mod inflating;
+pub(crate) mod lean_tls;
 pub(crate) mod read_ahead;
 pub(crate) mod stream;
 pub(crate) mod tls;

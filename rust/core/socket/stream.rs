@@ -7,16 +7,16 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
 
 use crate::core::socket::direct::{DirectWriter, SharedTcp};
+use crate::core::socket::lean_tls::LeanTls;
 
 /// A server-side connection, plain (`ws://`) or TLS (`wss://`).
 pub(crate) enum ServerStream {
     Plain(TcpStream),
     /// Plain, open, its write half shared for direct writes.
     Shared(SharedTcp),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<LeanTls>),
 }
 
 impl ServerStream {
@@ -24,7 +24,7 @@ impl ServerStream {
         match self {
             ServerStream::Plain(s) => s,
             ServerStream::Shared(s) => s.tcp(),
-            ServerStream::Tls(s) => s.get_ref().0,
+            ServerStream::Tls(s) => s.tcp(),
         }
     }
 

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::{self, ServerConfig};
 
 use crate::core::error::Error;
@@ -12,7 +11,7 @@ use crate::core::error::Error;
 /// A certificate chain and its private key, checked and ready to accept TLS clients.
 #[derive(Clone)]
 pub struct TlsConfig {
-    pub(crate) acceptor: TlsAcceptor,
+    pub(crate) config: Arc<ServerConfig>,
 }
 
 impl std::fmt::Debug for TlsConfig {
@@ -58,7 +57,7 @@ impl TlsConfig {
             ))
         })?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
+        let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::Tls(format!("TLS setup failed: {e}")))?
             .with_no_client_auth()
@@ -69,8 +68,11 @@ impl TlsConfig {
                 ),
                 other => Error::Tls(format!("private_key or ssl_certificate cannot be used: {other}")),
             })?;
+        // The records after the handshake are sealed and opened by `lean_tls` with the
+        // keys rustls hands over.
+        config.enable_secret_extraction = true;
         Ok(TlsConfig {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            config: Arc::new(config),
         })
     }
 }

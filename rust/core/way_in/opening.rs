@@ -21,6 +21,7 @@ use crate::core::request::RequestInfo;
 use crate::core::resume::{Ask, Resumable, wire};
 use crate::core::runtime;
 use crate::core::session::{RawEvent, Session};
+use crate::core::socket::lean_tls::LeanTls;
 use crate::core::socket::stream::ServerStream;
 use crate::core::way_in::endpoints;
 use crate::core::way_in::handshake::{self, ReadError, Refusal};
@@ -196,10 +197,10 @@ async fn accept_tls(
     session: &Session,
     deadline: Instant,
 ) -> Result<ServerStream, Option<Refused>> {
-    let acceptor = session.tls.read().clone();
-    match acceptor {
+    let config = session.tls.read().clone();
+    match config {
         None => Ok(ServerStream::Plain(tcp)),
-        Some(acceptor) => match timeout_at(deadline, acceptor.accept(tcp)).await {
+        Some(config) => match timeout_at(deadline, LeanTls::accept(config, tcp)).await {
             Ok(Ok(tls)) => Ok(ServerStream::Tls(Box::new(tls))),
             Ok(Err(_)) => Err(Some(Refused::BadRequest)),
             Err(_) => Err(Some(Refused::HandshakeTimeout)),
