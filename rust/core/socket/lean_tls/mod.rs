@@ -22,7 +22,10 @@ use tokio_rustls::rustls::kernel::KernelConnection;
 use tokio_rustls::rustls::server::ServerConnectionData;
 use tokio_rustls::rustls::{ServerConfig, SupportedCipherSuite};
 
-use records::{ALERT, APPLICATION_DATA, BadRecord, HANDSHAKE, KEY_UPDATE, Keys, Version};
+use records::{
+    ALERT, APPLICATION_DATA, BadRecord, HANDSHAKE, INTERNAL_ERROR, KEY_UPDATE, Keys,
+    NO_RENEGOTIATION, UNEXPECTED_MESSAGE, Version,
+};
 
 /// How much one read from the socket takes at most.
 const READ_SIZE: usize = 32 * 1024;
@@ -167,7 +170,7 @@ impl LeanTls {
     }
 
     /// Opens the whole records in `incoming`, keeping application data in `plain`.
-    fn open_records(&mut self) -> io::Result<()> {
+    fn open_records(&mut self) -> Result<(), BadRecord> {
         let mut at = 0;
         while !self.read_closed {
             let Some(len) = records::whole_record(&self.incoming[at..])? else {
@@ -180,15 +183,27 @@ impl LeanTls {
             match kind {
                 APPLICATION_DATA => self.plain.extend_from_slice(body),
                 ALERT => self.read_closed = records::alert(self.version, body)?,
-                HANDSHAKE => {
-                    let requested = records::key_update(self.version, body)?;
-                    let (seq, secrets) = self.kernel.update_rx_secret().map_err(invalid)?;
-                    self.rx = Keys::new(seq, &secrets)?;
-                    if requested {
-                        self.update_tx_keys(false)?;
+                HANDSHAKE => match records::key_update(self.version, body)? {
+                    Some(requested) => {
+                        let key_update_failed = || BadRecord("key update failed", INTERNAL_ERROR);
+                        let (seq, secrets) = self
+                            .kernel
+                            .update_rx_secret()
+                            .map_err(|_| key_update_failed())?;
+                        self.rx = Keys::new(seq, &secrets)?;
+                        if requested {
+                            self.update_tx_keys(false)
+                                .map_err(|_| key_update_failed())?;
+                        }
                     }
-                }
-                _ => return Err(BadRecord("unexpected record type").into()),
+                    None => self.tx.seal(
+                        self.version,
+                        ALERT,
+                        &[&[1, NO_RENEGOTIATION]],
+                        &mut self.outgoing,
+                    ),
+                },
+                _ => return Err(BadRecord("unexpected record type", UNEXPECTED_MESSAGE)),
             }
         }
         if at == self.incoming.len() {
@@ -238,7 +253,15 @@ impl AsyncRead for LeanTls {
                 }
                 return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into()));
             }
-            this.open_records()?;
+            if let Err(bad) = this.open_records() {
+                // The alert that says why, if the socket takes it now; then the end.
+                if let Some(alert) = bad.1 {
+                    this.tx
+                        .seal(this.version, ALERT, &[&[2, alert]], &mut this.outgoing);
+                    let _ = this.poll_send(cx);
+                }
+                return Poll::Ready(Err(bad.into()));
+            }
             if this.out_at < this.outgoing.len() {
                 // A key update's answer: sent now if the socket takes it, else with the
                 // next write or flush.

@@ -33,9 +33,19 @@ pub(crate) enum Version {
     },
 }
 
-/// A record that could not be opened or is not allowed here: the connection ends.
+/// A record that could not be opened or is not allowed here: the connection ends, with
+/// the fatal alert given (RFC 8446 6.2), if any.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct BadRecord(pub &'static str);
+pub(crate) struct BadRecord(pub &'static str, pub Option<u8>);
+
+/// Fatal alerts (RFC 8446 6).
+pub(crate) const UNEXPECTED_MESSAGE: Option<u8> = Some(10);
+const BAD_RECORD_MAC: Option<u8> = Some(20);
+const RECORD_OVERFLOW: Option<u8> = Some(22);
+const DECODE_ERROR: Option<u8> = Some(50);
+pub(crate) const INTERNAL_ERROR: Option<u8> = Some(80);
+/// The warning a TLS 1.2 client's renegotiation gets (RFC 5246 7.2.2).
+pub(crate) const NO_RENEGOTIATION: u8 = 100;
 
 /// One direction's key, fixed IV and record sequence number.
 pub(crate) struct Keys {
@@ -53,14 +63,19 @@ impl Keys {
             ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
                 (&aead::CHACHA20_POLY1305, key, iv)
             }
-            _ => return Err(BadRecord("cipher suite without a record layer here")),
+            _ => {
+                return Err(BadRecord(
+                    "cipher suite without a record layer here",
+                    INTERNAL_ERROR,
+                ));
+            }
         };
         let key = UnboundKey::new(algorithm, key.as_ref())
-            .map_err(|_| BadRecord("key of the wrong length"))?;
+            .map_err(|_| BadRecord("key of the wrong length", INTERNAL_ERROR))?;
         let iv: [u8; 12] = iv
             .as_ref()
             .try_into()
-            .map_err(|_| BadRecord("IV of the wrong length"))?;
+            .map_err(|_| BadRecord("IV of the wrong length", INTERNAL_ERROR))?;
         Ok(Keys {
             key: LessSafeKey::new(key),
             iv,
@@ -142,10 +157,13 @@ impl Keys {
         let (plain_len, kind) = match version {
             Version::Tls13 => {
                 if outer != APPLICATION_DATA {
-                    return Err(BadRecord("unencrypted record after the handshake"));
+                    return Err(BadRecord(
+                        "unencrypted record after the handshake",
+                        UNEXPECTED_MESSAGE,
+                    ));
                 }
                 if body.len() < TAG + 1 {
-                    return Err(BadRecord("record too short"));
+                    return Err(BadRecord("record too short", DECODE_ERROR));
                 }
                 let nonce = self.nonce();
                 let plain = self
@@ -155,18 +173,18 @@ impl Keys {
                         Aad::from(aad_13(header)),
                         body,
                     )
-                    .map_err(|_| BadRecord("record failed to decrypt"))?;
+                    .map_err(|_| BadRecord("record failed to decrypt", BAD_RECORD_MAC))?;
                 // The real type is the last non-zero byte; zeros after it are padding.
-                let end = plain
-                    .iter()
-                    .rposition(|&b| b != 0)
-                    .ok_or(BadRecord("record without a content type"))?;
+                let end = plain.iter().rposition(|&b| b != 0).ok_or(BadRecord(
+                    "record without a content type",
+                    UNEXPECTED_MESSAGE,
+                ))?;
                 (end, plain[end])
             }
             Version::Tls12 { explicit_nonce } => {
                 let skip = if explicit_nonce { EXPLICIT } else { 0 };
                 if body.len() < skip + TAG {
-                    return Err(BadRecord("record too short"));
+                    return Err(BadRecord("record too short", DECODE_ERROR));
                 }
                 let mut nonce = self.nonce();
                 if explicit_nonce {
@@ -179,14 +197,14 @@ impl Keys {
                         Aad::from(aad_12(self.seq, outer, len)),
                         &mut body[skip..],
                     )
-                    .map_err(|_| BadRecord("record failed to decrypt"))?;
+                    .map_err(|_| BadRecord("record failed to decrypt", BAD_RECORD_MAC))?;
                 body.copy_within(skip..skip + len, 0);
                 (len, outer)
             }
         };
         self.seq += 1;
         if plain_len > MAX_PLAINTEXT {
-            return Err(BadRecord("record plaintext over 16 KiB"));
+            return Err(BadRecord("record plaintext over 16 KiB", RECORD_OVERFLOW));
         }
         Ok((kind, HEADER..HEADER + plain_len))
     }
@@ -212,11 +230,11 @@ pub(crate) fn whole_record(bytes: &[u8]) -> Result<Option<usize>, BadRecord> {
         return Ok(None);
     }
     if !matches!(bytes[0], ALERT..=APPLICATION_DATA) || bytes[1] != 3 {
-        return Err(BadRecord("not a TLS record"));
+        return Err(BadRecord("not a TLS record", UNEXPECTED_MESSAGE));
     }
     let len = u16::from_be_bytes([bytes[3], bytes[4]]) as usize;
     if len > MAX_CIPHERTEXT {
-        return Err(BadRecord("record over the size limit"));
+        return Err(BadRecord("record over the size limit", RECORD_OVERFLOW));
     }
     Ok((bytes.len() >= HEADER + len).then_some(HEADER + len))
 }
@@ -229,18 +247,24 @@ pub(crate) fn alert(version: Version, body: &[u8]) -> Result<bool, BadRecord> {
         // user_canceled is followed by close_notify (RFC 8446 6.1).
         (_, [_, 90]) => Ok(false),
         (Version::Tls12 { .. }, [1, _]) => Ok(false),
-        (_, [_, _]) => Err(BadRecord("the peer sent a fatal alert")),
-        _ => Err(BadRecord("malformed alert")),
+        (_, [_, _]) => Err(BadRecord("the peer sent a fatal alert", None)),
+        _ => Err(BadRecord("malformed alert", DECODE_ERROR)),
     }
 }
 
 /// A TLS 1.3 KeyUpdate's `request_update` (RFC 8446 4.6.3): whether the peer asks for
-/// ours. Any other handshake message after the handshake is refused.
-pub(crate) fn key_update(version: Version, body: &[u8]) -> Result<bool, BadRecord> {
+/// ours. Any other TLS 1.3 handshake message after the handshake is refused; in TLS 1.2
+/// it is a renegotiation, `None`: refused with a warning, the connection goes on.
+pub(crate) fn key_update(version: Version, body: &[u8]) -> Result<Option<bool>, BadRecord> {
     match (version, body) {
-        (Version::Tls13, [KEY_UPDATE, 0, 0, 1, request]) if *request <= 1 => Ok(*request == 1),
-        (Version::Tls13, _) => Err(BadRecord("unexpected handshake message")),
-        (Version::Tls12 { .. }, _) => Err(BadRecord("renegotiation is not supported")),
+        (Version::Tls13, [KEY_UPDATE, 0, 0, 1, request]) if *request <= 1 => {
+            Ok(Some(*request == 1))
+        }
+        (Version::Tls13, _) => Err(BadRecord(
+            "unexpected handshake message",
+            UNEXPECTED_MESSAGE,
+        )),
+        (Version::Tls12 { .. }, _) => Ok(None),
     }
 }
 
@@ -332,8 +356,22 @@ mod tests {
             ),
             Ok(false)
         );
-        assert_eq!(key_update(Version::Tls13, &[24, 0, 0, 1, 1]), Ok(true));
-        assert_eq!(key_update(Version::Tls13, &[24, 0, 0, 1, 0]), Ok(false));
+        assert_eq!(
+            key_update(Version::Tls13, &[24, 0, 0, 1, 1]),
+            Ok(Some(true))
+        );
+        assert_eq!(
+            key_update(Version::Tls13, &[24, 0, 0, 1, 0]),
+            Ok(Some(false))
+        );
+        let tls12 = Version::Tls12 {
+            explicit_nonce: false,
+        };
+        assert_eq!(
+            key_update(tls12, &[1, 0, 0, 0]),
+            Ok(None),
+            "a renegotiation"
+        );
         assert!(key_update(Version::Tls13, &[24, 0, 0, 1, 2]).is_err());
         assert!(key_update(Version::Tls13, &[4, 0, 0, 1, 0]).is_err());
     }

@@ -8,6 +8,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 
 use super::LeanTls;
+use super::records::{self, Keys, Version};
 
 type ClientTls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
@@ -32,11 +33,12 @@ async fn pair(versions: &[&'static rustls::SupportedProtocolVersion]) -> (LeanTl
     server.enable_secret_extraction = true;
     let mut roots = RootCertStore::empty();
     roots.add(der).unwrap();
-    let client = ClientConfig::builder_with_provider(provider)
+    let mut client = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
+    client.enable_secret_extraction = true;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let connecting = tokio::spawn(async move {
@@ -104,5 +106,81 @@ async fn an_idle_connection_keeps_no_buffer() {
         // Its end: close_notify read as the end of data.
         client.shutdown().await.unwrap();
         assert_eq!(ours.read(&mut got).await.unwrap(), 0);
+    }
+}
+
+/// The client's keys, taken out of its rustls connection, to write records by hand.
+fn client_keys(client: ClientTls) -> (tokio::net::TcpStream, Keys, Keys) {
+    let (tcp, conn) = client.into_inner();
+    let secrets = conn.dangerous_extract_secrets().unwrap();
+    let tx = Keys::new(secrets.tx.0, &secrets.tx.1).unwrap();
+    let rx = Keys::new(secrets.rx.0, &secrets.rx.1).unwrap();
+    (tcp, tx, rx)
+}
+
+/// Reads records from `tcp` and opens them with `keys` until one that is not a TLS 1.3
+/// session ticket (the client had not read them yet): (type, plaintext).
+async fn read_record(
+    tcp: &mut tokio::net::TcpStream,
+    keys: &mut Keys,
+    version: Version,
+) -> (u8, Vec<u8>) {
+    loop {
+        let mut record = vec![0; records::HEADER];
+        tcp.read_exact(&mut record).await.unwrap();
+        let len = u16::from_be_bytes([record[3], record[4]]) as usize;
+        record.resize(records::HEADER + len, 0);
+        tcp.read_exact(&mut record[records::HEADER..])
+            .await
+            .unwrap();
+        let (kind, range) = keys.open(version, &mut record).unwrap();
+        let body = &record[range];
+        if !(kind == records::HANDSHAKE && body.first() == Some(&4)) {
+            return (kind, body.to_vec());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tls_1_2_renegotiation_gets_a_warning_and_the_connection_goes_on() {
+    let (mut ours, client) = pair(&[&rustls::version::TLS12]).await;
+    let version = ours.version;
+    let (mut tcp, mut tx, mut rx) = client_keys(client);
+    // A ClientHello (its header is enough) after the handshake, then data.
+    let mut wire = Vec::new();
+    tx.seal(version, records::HANDSHAKE, &[&[1, 0, 0, 0]], &mut wire);
+    tx.seal(
+        version,
+        records::APPLICATION_DATA,
+        &[b"still here"],
+        &mut wire,
+    );
+    tcp.write_all(&wire).await.unwrap();
+    let mut got = [0; 10];
+    ours.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"still here");
+    assert_eq!(
+        read_record(&mut tcp, &mut rx, version).await,
+        (records::ALERT, vec![1, records::NO_RENEGOTIATION])
+    );
+}
+
+#[tokio::test]
+async fn a_record_that_fails_to_decrypt_gets_bad_record_mac() {
+    for versions in [&[&rustls::version::TLS13], &[&rustls::version::TLS12]] {
+        let (mut ours, client) = pair(versions).await;
+        let version = ours.version;
+        let (mut tcp, mut tx, mut rx) = client_keys(client);
+        let mut wire = Vec::new();
+        tx.seal(version, records::APPLICATION_DATA, &[b"bent"], &mut wire);
+        let last = wire.len() - 1;
+        wire[last] ^= 1;
+        tcp.write_all(&wire).await.unwrap();
+        let error = ours.read(&mut [0; 16]).await.unwrap_err();
+        assert!(error.to_string().contains("failed to decrypt"), "{error}");
+        assert_eq!(
+            read_record(&mut tcp, &mut rx, version).await,
+            (records::ALERT, vec![2, 20])
+        );
     }
 }
