@@ -82,7 +82,9 @@ pub(crate) async fn handshake(
         if let Step::Done = step {
             break;
         }
-        if incoming.len() > u16::MAX as usize + 5 {
+        // rustls refuses a handshake message over 64 KiB; its records, with their
+        // headers, stay here until it is whole.
+        if incoming.len() > 2 * u16::MAX as usize {
             return Err(tls_error("handshake message too large"));
         }
         loop {
