@@ -14,6 +14,7 @@ use tokio_rustls::rustls::unbuffered::{ConnectionState, EncodeError};
 use tokio_rustls::rustls::{ConnectionTrafficSecrets, ExtractedSecrets};
 use tokio_rustls::rustls::{ProtocolVersion, ServerConfig};
 
+use super::SCRATCH;
 use super::records::Version;
 
 /// What the handshake leaves: the keys, rustls' key schedule, the bytes read past the
@@ -35,8 +36,6 @@ fn tls_error(e: impl std::fmt::Display) -> io::Error {
 thread_local! {
     /// What rustls gives to send, before the socket takes it.
     static OUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    /// Where a read lands before what rustls has not consumed is kept.
-    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 16 * 1024]);
 }
 
 /// Where a handshake stands after rustls has had what arrived.

@@ -31,7 +31,8 @@ use records::{
 const READ_SIZE: usize = 32 * 1024;
 
 thread_local! {
-    /// Where a read lands before its bytes join the connection's own.
+    /// Where a read lands before its bytes join the connection's own (the handshake's
+    /// reads too).
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_SIZE]);
 }
 

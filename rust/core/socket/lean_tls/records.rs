@@ -273,7 +273,7 @@ mod tests {
     use super::*;
     use tokio_rustls::rustls::crypto::cipher::{AeadKey, Iv};
 
-    fn pair(version: Version, chacha: bool) -> (Keys, Keys) {
+    fn pair(chacha: bool) -> (Keys, Keys) {
         let secrets = || {
             let key = AeadKey::from([7u8; 32]);
             let iv = Iv::new([9u8; 12]);
@@ -283,7 +283,6 @@ mod tests {
                 ConnectionTrafficSecrets::Aes256Gcm { key, iv }
             }
         };
-        let _ = version;
         (
             Keys::new(5, &secrets()).unwrap(),
             Keys::new(5, &secrets()).unwrap(),
@@ -302,7 +301,7 @@ mod tests {
             },
         ] {
             for chacha in [false, true] {
-                let (mut tx, mut rx) = pair(version, chacha);
+                let (mut tx, mut rx) = pair(chacha);
                 let mut wire = Vec::new();
                 tx.seal(version, APPLICATION_DATA, &[b"hello ", b"world"], &mut wire);
                 tx.seal(version, ALERT, &[&[1, 0]], &mut wire);
@@ -323,13 +322,13 @@ mod tests {
     #[test]
     fn a_changed_byte_or_a_replay_fails() {
         let version = Version::Tls13;
-        let (mut tx, mut rx) = pair(version, false);
+        let (mut tx, mut rx) = pair(false);
         let mut wire = Vec::new();
         tx.seal(version, APPLICATION_DATA, &[b"hello"], &mut wire);
         let mut bent = wire.clone();
         bent[8] ^= 1;
         assert!(rx.open(version, &mut bent).is_err());
-        let (_, mut rx) = pair(version, false);
+        let (_, mut rx) = pair(false);
         let mut again = wire.clone();
         rx.open(version, &mut wire).unwrap();
         assert!(
