@@ -280,6 +280,11 @@ pub(crate) async fn line_latency(
         .and_then(|p| p.trim_end_matches('/').parse().ok())
         .unwrap();
     let capture = WireCapture::start(port, plan.latency_secs);
+    // Split: every thread of the server on core 0, this process (the clients) on core 1.
+    let split = plan.split_cores && pin(server.process.pid(), "0") && pin(std::process::id(), "1");
+    if plan.split_cores && !split {
+        println!("latency {kind}: taskset failed; the cores are not split");
+    }
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).unwrap()));
     let origin = Instant::now();
     let stop = origin + Duration::from_secs(1 + plan.latency_secs);
@@ -325,12 +330,20 @@ pub(crate) async fn line_latency(
     for t in tasks {
         let _ = t.await;
     }
+    if split {
+        pin(std::process::id(), "0,1");
+    }
     let h = hist.lock();
     let (p50, p99) = (
         h.value_at_quantile(0.5) as f64 / 1000.0,
         h.value_at_quantile(0.99) as f64 / 1000.0,
     );
-    let label = fps.map_or("default fps".to_string(), |f| format!("{f} fps"));
+    let label = fps.map_or("default fps".to_string(), |f| format!("{f} fps"))
+        + if split {
+            ", server and clients on a core each"
+        } else {
+            ""
+        };
     println!(
         "latency {kind} at {label}: {reached} clients, p50 {p50:.2} ms, p99 {p99:.2} ms ({} samples)",
         h.len()

@@ -12,6 +12,7 @@
 mod capture;
 mod compression;
 mod lines;
+mod machine;
 mod process;
 mod reconnect;
 #[path = "../../tests/common/relay.rs"]
@@ -47,8 +48,9 @@ pub(crate) struct Plan {
     pub(crate) latency_secs: u64,
     pub(crate) rpc_clients: usize,
     pub(crate) rpc_secs: u64,
-    /// The RPC line with the server on core 0 and the clients' process on core 1.
-    pub(crate) rpc_split_cores: bool,
+    /// The latency and RPC lines with the server on core 0 and the clients on core 1
+    /// (`--split-cores`; `--rpc-split-cores` as before).
+    pub(crate) split_cores: bool,
     pub(crate) fanout_clients: usize,
     pub(crate) fanout_secs: u64,
     /// More numbers of clients for our fan-out alone (is its main-thread cost flat?).
@@ -71,7 +73,7 @@ impl Plan {
                 latency_secs: 2,
                 rpc_clients: 50,
                 rpc_secs: 2,
-                rpc_split_cores: false,
+                split_cores: false,
                 fanout_clients: 200,
                 fanout_secs: 2,
                 fanout_levels: vec![],
@@ -90,7 +92,7 @@ impl Plan {
                 latency_secs: 8,
                 rpc_clients: 100,
                 rpc_secs: 8,
-                rpc_split_cores: false,
+                split_cores: false,
                 fanout_clients: 1000,
                 fanout_secs: 8,
                 fanout_levels: vec![100, 10000],
@@ -117,7 +119,7 @@ fn main() {
     }) {
         plan.throughput_secs = secs;
     }
-    plan.rpc_split_cores = std::env::args().any(|a| a == "--rpc-split-cores");
+    plan.split_cores = std::env::args().any(|a| a == "--split-cores" || a == "--rpc-split-cores");
     let run = |line: &str| plan.only.is_empty() || plan.only.iter().any(|o| o == line);
     // Lines that --quick leaves out unless asked for by --only (it must stay near 2 minutes).
     let run_long = |line: &str| plan.only.iter().any(|o| o == line) || (!plan.quick && run(line));
@@ -141,6 +143,12 @@ fn main() {
         )
         .trim(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    // Figures from different machines differ most where a server makes many system calls
+    // (Godot's servers read every socket every frame): say what one costs here.
+    println!(
+        "a system call here: {:.0} ns (a non-blocking read of an empty socket)",
+        machine::syscall_ns()
     );
     rt.block_on(async {
         for kind in KINDS.into_iter().filter(|_| run("burst")) {

@@ -21,22 +21,15 @@ pub(crate) fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'
     );
     // Split: every thread of the server on core 0, the clients' process on core 1, so that
     // neither side's scheduling delays the other's.
-    let pin = |pid: u32, core: &str| {
-        Command::new("taskset")
-            .args(["-a", "-p", "-c", core, &pid.to_string()])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if plan.rpc_split_cores && !pin(server.pid(), "0") {
+    if plan.split_cores && !pin(server.pid(), "0") {
         println!("rpc {kind}: taskset failed; the cores are not split");
     }
-    let mut clients = Command::new(if plan.rpc_split_cores {
+    let mut clients = Command::new(if plan.split_cores {
         "taskset"
     } else {
         godot.to_str().unwrap()
     });
-    if plan.rpc_split_cores {
+    if plan.split_cores {
         clients.args(["-c", "1"]).arg(godot);
     }
     let mut clients = clients
@@ -74,7 +67,7 @@ pub(crate) fn line_rpc(godot: &PathBuf, plan: &Plan, table: &mut Table, kind: &'
     let line = format!(
         "multiplayer RPC round trips ({} stock clients{}){}",
         plan.rpc_clients,
-        if plan.rpc_split_cores {
+        if plan.split_cores {
             ", server and clients on a core each"
         } else {
             ""
