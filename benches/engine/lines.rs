@@ -280,7 +280,12 @@ pub(crate) async fn line_latency(
         .and_then(|p| p.trim_end_matches('/').parse().ok())
         .unwrap();
     let capture = WireCapture::start(port, plan.latency_secs);
-    // Split: every thread of the server on core 0, this process (the clients) on core 1.
+    // Split: every thread of the server on core 0, this process (the clients) on core 1,
+    // given back every core afterwards.
+    let all_cores = format!(
+        "0-{}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()) - 1
+    );
     let split = plan.split_cores && pin(server.process.pid(), "0") && pin(std::process::id(), "1");
     if plan.split_cores && !split {
         println!("latency {kind}: taskset failed; the cores are not split");
@@ -331,7 +336,7 @@ pub(crate) async fn line_latency(
         let _ = t.await;
     }
     if split {
-        pin(std::process::id(), "0,1");
+        pin(std::process::id(), &all_cores);
     }
     let h = hist.lock();
     let (p50, p99) = (

@@ -335,7 +335,7 @@ pub(crate) fn now_micros() -> f64 {
 // ---------------------------------------------------------------------------------------
 // Lines
 
-/// Every thread of process `pid` on `cores` (taskset's list, "0" or "0,1"); false when
+/// Every thread of process `pid` on `cores` (taskset's list: "0", "0-1"); false when
 /// taskset failed.
 pub(crate) fn pin(pid: u32, cores: &str) -> bool {
     Command::new("taskset")
