@@ -332,9 +332,6 @@ pub(crate) fn now_micros() -> f64 {
         * 1e6
 }
 
-// ---------------------------------------------------------------------------------------
-// Lines
-
 /// Every thread of process `pid` on `cores` (taskset's list: "0", "0-1"); false when
 /// taskset failed.
 pub(crate) fn pin(pid: u32, cores: &str) -> bool {
@@ -344,3 +341,6 @@ pub(crate) fn pin(pid: u32, cores: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+// ---------------------------------------------------------------------------------------
+// Lines
