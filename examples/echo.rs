@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use godot_websocket_server::core::{Buffers, Event, Message, SendError, Server};
 
-fn main() {
+pub fn main() {
     let mut port = 9001u16;
     let mut kb = 64i64;
     let mut packets = 1024i64;

@@ -115,6 +115,65 @@ fn groups_exclude_order_and_leaving() {
     assert_eq!(server.peer_groups(a), ["red"]);
 }
 
+/// The game adds every peer to a group as it sees it connect, while clients leave at
+/// once (often before the game's `poll()` reports them at all). Whether a connection
+/// ended before or after the game added its peer, the peer is in no group by the time
+/// its `Disconnected` is polled, and the group ends empty: no peer that left stays in a
+/// group for ever.
+#[test]
+fn a_peer_that_left_is_in_no_group_even_when_added_late() {
+    const CLIENTS: usize = 300;
+    let mut server = listening(&[], |_| {});
+    let port = server.local_port();
+    let clients = std::thread::spawn(move || {
+        for _ in 0..CLIENTS {
+            drop(raw_upgraded(port));
+        }
+    });
+    let (mut connected, mut disconnected, mut added_after_end) = (0, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut batch = Vec::new();
+    while disconnected < CLIENTS {
+        assert!(
+            Instant::now() < deadline,
+            "{connected} connected, {disconnected} disconnected of {CLIENTS}"
+        );
+        server.wait(Duration::from_millis(20));
+        server.poll(&mut batch);
+        for event in batch.drain(..) {
+            match event {
+                Event::Connected { id, .. } => {
+                    connected += 1;
+                    server.add_peer_to_group(id, "lobby").unwrap();
+                    if !server.group_peers("lobby").contains(&id) {
+                        added_after_end += 1;
+                    }
+                }
+                Event::Disconnected { id, .. } => {
+                    disconnected += 1;
+                    let members = server.group_peers("lobby");
+                    assert!(
+                        !members.contains(&id),
+                        "peer {id} still in its group when its Disconnected was polled"
+                    );
+                    assert!(server.peer_groups(id).is_empty());
+                }
+                _ => {}
+            }
+        }
+    }
+    clients.join().unwrap();
+    assert_eq!(connected, CLIENTS);
+    assert!(
+        server.group_peers("lobby").is_empty(),
+        "peers that left are still in the group: {:?}",
+        server.group_peers("lobby")
+    );
+    println!(
+        "{CLIENTS} peers added to a group as they were polled; {added_after_end} of them had already left (not added)"
+    );
+}
+
 #[test]
 fn a_full_peer_is_reported_and_everyone_else_gets_the_message() {
     let mut server = listening(&[], |s| {

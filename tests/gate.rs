@@ -200,8 +200,10 @@ fn a_later_decision_holds_up_nobody_and_reaches_the_socket_without_a_poll() {
     println!(
         "a decision after {waited:?} reached the client {after_decision:?} after the call, with no poll"
     );
+    // Nobody polls: a decision that waited for a poll would never arrive. The bound is
+    // for a loaded machine; it arrives in a few milliseconds (printed above).
     assert!(
-        after_decision < Duration::from_millis(100),
+        after_decision < Duration::from_secs(1),
         "{after_decision:?}"
     );
 

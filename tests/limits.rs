@@ -4,7 +4,7 @@
 mod common;
 
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use godot_websocket_server::core::{Event, Refused};
@@ -45,7 +45,10 @@ fn max_connections_counts_handshakes_and_frees_slots() {
     let mut half = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut log = Vec::new();
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 2);
-    std::thread::sleep(Duration::from_millis(100));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.open_connections() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(server.open_connections(), 3);
     let (status, body) = refusal(rt.block_on(connect(&u, &[])).unwrap_err());
     assert_eq!(status, 503);

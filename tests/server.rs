@@ -284,7 +284,14 @@ fn a_client_that_comes_speaks_and_leaves_between_two_polls_is_readable() {
     s.write_all(&bytes).unwrap();
     let (_, closed) = read_to_close(&mut s, 5);
     assert!(closed);
-    std::thread::sleep(Duration::from_millis(300));
+    // Not polled until the connection's end is counted: its task queues the Disconnected
+    // right after that, in the same step (a margin for a descheduled thread).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.stats().accepted != 1 || server.stats().peers != 0 {
+        assert!(Instant::now() < deadline, "{:?}", server.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     let mut batch = Vec::new();
     server.poll(&mut batch);
     let id = connected_ids(&batch)[0];

@@ -14,8 +14,6 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v godot3-server >/dev/null 2>&1 || missing+=(godot3-server)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
-# gdb hands glibc's free pages back in the flood test, to measure what the server holds.
-command -v gdb >/dev/null 2>&1 || missing+=(gdb)
 # testssl.sh judges the wss server's TLS (tests/tls_audit.rs).
 command -v testssl >/dev/null 2>&1 || missing+=(testssl.sh)
 # iproute2's ss -K destroys a socket in the kernel: a real cut (tests/reconnection.rs).

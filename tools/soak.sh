@@ -2,8 +2,9 @@
 # The churn soak (benches/soak/): a headless Godot server on our class (ws and wss, 5 s
 # heartbeat, echo) and 1,000 clients behind the bad networks of tools/network-profiles.tsv,
 # joining, chatting, leaving and cutting at random, a tenth over wss. Prints the server's
-# memory (free pages handed back), open file descriptors, threads and peers minute by
-# minute, then the clients' counts beside the server's statistics; fails on errors other
+# memory (its highest resident set, read from /proc, beside its peers), open file
+# descriptors, threads and peers minute by minute, then the clients' counts beside the
+# server's statistics; fails on errors other
 # than the cuts', on counts that disagree, on leftovers or growth. Needs root (network
 # namespaces). CI runs it for 3 minutes.
 #   bash tools/soak.sh [MINUTES] [--compare | --kind=godot_mp | --kind=tcp]

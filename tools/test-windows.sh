@@ -51,10 +51,12 @@ mkdir -p "$WINEPREFIX"
 # not 600 within 20 s, and ours the same. Real Windows has no such limit. The burst of
 # 200 below (Python clients from Linux) takes its place.
 skip=(--skip a_burst_of_a_thousand_clients_all_get_in)
+# Every part runs even when one before it failed; the exit status says whether all passed.
+status=0
 for program in "${programs[@]}"; do
   cp "$shim" "$(dirname "$program")/"
   say "running $(basename "$program") under wine"
-  "$wine" "$program" --test-threads=2 "${skip[@]}"
+  "$wine" "$program" --test-threads=2 "${skip[@]}" || { say "$(basename "$program") FAILED under wine"; status=1; }
 done
 
 # The echo example under wine, clients from Linux.
@@ -68,7 +70,7 @@ echo_pid=$!
 for _ in $(seq 300); do grep -q listening "$work/echo.log" && break; sleep 0.2; done
 grep -q listening "$work/echo.log" || { say "the echo example did not start under wine:"; cat "$work/echo.log" >&2; exit 1; }
 bash tools/setup-clients.sh --autobahn >&2
-.venv/bin/python - "$port" <<'PY'
+.venv/bin/python - "$port" <<'PY' || { say "the Python clients against the echo under wine FAILED"; status=1; }
 import asyncio, sys, websockets
 
 async def burst_client(port, i):
@@ -104,8 +106,8 @@ if [ -z "${SKIP_AUTOBAHN:-}" ]; then
 {"outdir": "$PWD/$out", "servers": [{"agent": "core-windows", "url": "ws://127.0.0.1:$port"}],
  "cases": ["*"], "exclude-cases": ["12.*", "13.*"], "exclude-agent-cases": {}}
 JSON
-  (cd "$out" && ../../.autobahn/bin/wstest -m fuzzingclient -s spec.json > wstest.log 2>&1)
-  .venv/bin/python - "$out/index.json" <<'PY'
+  (cd "$out" && ../../.autobahn/bin/wstest -m fuzzingclient -s spec.json > wstest.log 2>&1) || { say "wstest FAILED (see $out/wstest.log)"; status=1; }
+  .venv/bin/python - "$out/index.json" <<'PY' || status=1
 import collections, json, sys
 cases = json.load(open(sys.argv[1]))["core-windows"]
 counts = collections.Counter(c["behavior"] for c in cases.values())
@@ -117,3 +119,4 @@ if failed:
 sys.exit(1 if failed else 0)
 PY
 fi
+exit "$status"

@@ -5,11 +5,17 @@
 //! tenth over wss), chats (a message every 0.2-1 s, every echo checked in order), and
 //! leaves, cleanly or by a cut (a reset, no close), then comes back, until the end.
 //!
-//! Every minute: the server's memory once the C library has handed its free pages back
-//! (malloc_trim through gdb), its open file descriptors and threads, and its peers, in a
-//! printed table. At the end: the clients' counts beside the server's statistics. Fails on
-//! any error other than those the cuts cause, on counts that disagree, on peers left over,
-//! or on memory, descriptors or threads that grow from the first minute to the last.
+//! Every minute: the server's memory, its open file descriptors and threads, its peers and
+//! (ours) the bytes it holds for them, in a printed table. Memory is read from outside,
+//! never by a debugger or a call injected into the server: its resident set (`VmRSS`),
+//! sampled every second, with the minute's highest value beside the number of peers it
+//! served then. The C library keeps freed pages for reuse, so the resident set is the
+//! high-water mark of what the server needed, not its live heap: a server that leaks
+//! climbs from minute to minute at the same load; one that does not stays on a plateau.
+//! At the end: the clients' counts beside the server's statistics. Fails on any error
+//! other than those the cuts cause, on counts that disagree, on peers left over, or on a
+//! highest resident set, descriptors or threads that grow from the first loaded minute to
+//! the last.
 //! `SOAK_CLIENTS` sets the number of clients.
 //!
 //! `--compare` runs the same soak against Godot's own servers after ours, one after the
@@ -131,12 +137,8 @@ impl ServerProcess {
             .unwrap_or(0)
     }
 
-    /// RSS in KB once malloc_trim handed the free pages back.
-    fn rss_trimmed_kb(&self) -> u64 {
-        let _ = Command::new("gdb")
-            .args(["-nx", "-batch", "-p", &self.child.id().to_string()])
-            .args(["-ex", "call (int) malloc_trim(0)"])
-            .output();
+    /// The resident set in KB, as the kernel counts it.
+    fn rss_kb(&self) -> u64 {
         self.status("VmRSS:")
     }
 
@@ -146,6 +148,27 @@ impl ServerProcess {
 
     fn threads(&self) -> u64 {
         self.status("Threads:")
+    }
+
+    /// Samples the resident set every second until `end`: the highest, and the peers then.
+    fn highest_rss_until(&self, end: Instant) -> (u64, u64) {
+        let mut highest = (self.rss_kb(), self.stat("peers"));
+        while Instant::now() < end {
+            std::thread::sleep(Duration::from_secs(1).min(end - Instant::now()));
+            let rss = self.rss_kb();
+            if rss > highest.0 {
+                highest = (rss, self.stat("peers"));
+            }
+        }
+        highest
+    }
+
+    /// Bytes held for the peers, received and queued (0 for Godot's servers).
+    fn buffered(&self) -> (u64, u64) {
+        (
+            self.stat("inbound_buffered_bytes"),
+            self.stat("outbound_buffered_bytes"),
+        )
     }
 
     /// A number of the latest statistics line.
@@ -169,10 +192,30 @@ impl Drop for ServerProcess {
 /// One row of the per-minute table.
 struct Row {
     minute: u64,
+    /// The highest resident set sampled in the minute, and the peers at that sample.
     rss_kb: u64,
+    peers_at_peak: u64,
     fds: usize,
     threads: u64,
     peers: u64,
+    /// Bytes the server held for its peers at the minute's end (ours only): received and
+    /// not yet read, queued and not yet sent.
+    buffered: (u64, u64),
+}
+
+impl Row {
+    fn print(&self, label: &str) {
+        println!(
+            "| {label} | {:.1} MB ({} peers) | {} | {} | {} | {:.1} / {:.1} |",
+            self.rss_kb as f64 / 1024.0,
+            self.peers_at_peak,
+            self.fds,
+            self.threads,
+            self.peers,
+            self.buffered.0 as f64 / 1024.0,
+            self.buffered.1 as f64 / 1024.0,
+        );
+    }
 }
 
 /// What one soak of one server kind saw.
@@ -314,30 +357,27 @@ fn soak(godot: &Path, kind: &'static str, minutes: f64, clients: usize) -> Outco
             (net.profile.name.clone(), child)
         })
         .collect();
-    println!("| minute | memory (trimmed) | open fds | threads | peers |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| minute | highest resident set (peers then) | open fds | threads | peers | buffered in / out (KB) |"
+    );
+    println!("|---|---|---|---|---|---|");
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
     let mut minute = 0;
     while started.elapsed().as_secs_f64() < secs {
-        let next = Duration::from_secs(60 * (minute + 1)).min(Duration::from_secs_f64(secs));
-        std::thread::sleep(next.saturating_sub(started.elapsed()));
+        let end = Duration::from_secs(60 * (minute + 1)).min(Duration::from_secs_f64(secs));
         minute += 1;
+        let (rss_kb, peers_at_peak) = server.highest_rss_until(started + end);
         let row = Row {
             minute,
-            rss_kb: server.rss_trimmed_kb(),
+            rss_kb,
+            peers_at_peak,
             fds: server.fds(),
             threads: server.threads(),
             peers: server.stat("peers"),
+            buffered: server.buffered(),
         };
-        println!(
-            "| {} | {:.1} MB | {} | {} | {} |",
-            row.minute,
-            row.rss_kb as f64 / 1024.0,
-            row.fds,
-            row.threads,
-            row.peers
-        );
+        row.print(&minute.to_string());
         rows.push(row);
     }
     let mut totals = client::Totals::default();
@@ -354,14 +394,18 @@ fn soak(godot: &Path, kind: &'static str, minutes: f64, clients: usize) -> Outco
     while server.stat("peers") > 0 && wait.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    std::thread::sleep(Duration::from_millis(1500));
-    println!(
-        "| end | {:.1} MB | {} | {} | {} |",
-        server.rss_trimmed_kb() as f64 / 1024.0,
-        server.fds(),
-        server.threads(),
-        server.stat("peers")
-    );
+    let (rss_kb, peers_at_peak) =
+        server.highest_rss_until(Instant::now() + Duration::from_millis(1500));
+    Row {
+        minute,
+        rss_kb,
+        peers_at_peak,
+        fds: server.fds(),
+        threads: server.threads(),
+        peers: server.stat("peers"),
+        buffered: server.buffered(),
+    }
+    .print("end");
     let (accepted, messages_in, messages_out, peers_left) = (
         server.stat("accepted"),
         server.stat("messages_in"),
@@ -433,8 +477,8 @@ fn check(o: &Outcome, secs: f64, clients: usize) -> Vec<String> {
     {
         if last.rss_kb > first.rss_kb + first.rss_kb / 5 + 4096 {
             failures.push(format!(
-                "memory grew from {} KB to {} KB",
-                first.rss_kb, last.rss_kb
+                "the highest resident set grew from {} KB ({} peers) to {} KB ({} peers)",
+                first.rss_kb, first.peers_at_peak, last.rss_kb, last.peers_at_peak
             ));
         }
         if last.threads > first.threads {
@@ -459,7 +503,7 @@ fn compare(outcomes: &[Outcome]) {
         .collect();
     println!("\n## side by side");
     println!(
-        "| server | connections (attempts failed) | errors | echoed | echo median {} (ms) | echo p99 (ms) | memory, last loaded minute | threads |",
+        "| server | connections (attempts failed) | errors | echoed | echo median {} (ms) | echo p99 (ms) | highest resident set, last loaded minute | threads |",
         profiles.join(" / ")
     );
     println!("|---|---|---|---|---|---|---|---|");

@@ -49,6 +49,9 @@ func run_tests() -> void:
 	check_eq(stats.messages_out, 3, "stats messages_out")
 	check_eq(stats.bytes_in, 35, "stats bytes_in")
 	check(stats.poll_usec >= 0.0 and stats.poll_usec_average > 0.0, "poll time measured: %.1f us" % stats.poll_usec_average)
+	# The five messages are still unread; the three replies reached the client.
+	check_eq(stats.inbound_buffered_bytes, 35, "stats inbound_buffered_bytes: the unread messages")
+	check_eq(stats.outbound_buffered_bytes, 0, "stats outbound_buffered_bytes: everything sent")
 	for key in ["handshakes", "bytes_out", "dropped_packets"]:
 		check(stats.has(key), "stats has " + key)
 

@@ -8,7 +8,7 @@ extends SceneTree
 ##             second), all polled in _process, heartbeat_interval 5 s
 ## Every second it prints one line "STATS {json}" with both servers' peers, accepted
 ## connections and messages in and out added up, for the soak to compare with what its
-## clients counted.
+## clients counted, and (ours) the bytes held for the peers, received and queued.
 ##   godot --headless --path godot-project --script res://tests/soak/soak_server.gd -- \
 ##       --kind=ours --port=9300 --tls-port=9301 --tls-key=KEY.pem --tls-cert=CERT.pem
 
@@ -113,7 +113,7 @@ func _process(_delta: float) -> bool:
 			total = {}
 			for s in servers:
 				var stats: Dictionary = s.get_stats()
-				for k in ["peers", "accepted", "messages_in", "messages_out"]:
+				for k in ["peers", "accepted", "messages_in", "messages_out", "inbound_buffered_bytes", "outbound_buffered_bytes"]:
 					total[k] = total.get(k, 0) + int(stats[k])
 		print("STATS ", JSON.stringify(total))
 	return false

@@ -23,10 +23,8 @@ mod reader;
 mod writer;
 
 use crate::core::compression::Agreed;
-use crate::core::fanout::Fanout;
-use crate::core::ids::PeerId;
 use crate::core::multiplayer;
-use crate::core::observability::stats::{Counters, Refused};
+use crate::core::observability::stats::Refused;
 use crate::core::peer::{Command, Peer, PeerShared, ReadyState, ServerParts};
 use crate::core::policy::limits::Slot;
 use crate::core::policy::rate::RateLimiter;
@@ -170,9 +168,6 @@ pub(crate) async fn serve(
         peer: peer.clone(),
         clean: false,
     };
-    // Declared after `guard`, so dropped before it: the peer has left its groups by the
-    // time its `Disconnected` can be polled.
-    let _left = Left(&session.counters, &session.fanout, id);
     session.push(RawEvent::Connected(peer.clone()));
     // The server stopping closes every joined peer (`Fanout::close_all`); one that joined
     // just after that sees the signal here.
@@ -221,17 +216,9 @@ impl Drop for Registered<'_> {
     }
 }
 
-/// A peer's end: counted, and out of the fan-out's peers and groups.
-struct Left<'a>(&'a Counters, &'a Fanout, PeerId);
-
-impl Drop for Left<'_> {
-    fn drop(&mut self) {
-        self.0.left();
-        self.1.left(self.2);
-    }
-}
-
-/// Reports the end of a connection, however the task ends (even when dropped).
+/// Ends a peer, however its task ends (even when dropped): counted, out of the fan-out's
+/// peers and groups, and only then reported, so that a game reading a group when it
+/// polls the `Disconnected` no longer finds the peer there.
 struct Disconnect<'a> {
     session: &'a Session,
     peer: Arc<PeerShared>,
@@ -240,6 +227,8 @@ struct Disconnect<'a> {
 
 impl Drop for Disconnect<'_> {
     fn drop(&mut self) {
+        self.session.counters.left();
+        self.session.fanout.left(self.peer.id);
         self.peer.set_state(ReadyState::Closed);
         self.peer.commands.close();
         self.peer.resume.notify_one();

@@ -106,9 +106,12 @@ impl Fanout {
         self.peers.write().insert(peer.id, peer.clone());
     }
 
-    /// A peer's connection ended: it leaves every group.
+    /// A peer's connection ended: it leaves every group. Both locks are held together
+    /// (peers, then groups, as everywhere), so that [`Fanout::add_to_group`] either comes
+    /// before and is undone here, or comes after and finds the peer gone.
     pub fn left(&self, id: PeerId) {
-        self.peers.write().remove(&id);
+        let mut peers = self.peers.write();
+        peers.remove(&id);
         let mut groups = self.groups.write();
         groups.retain(|_, members| {
             members.remove(&id);
@@ -132,12 +135,18 @@ impl Fanout {
         }
     }
 
+    /// Adds an open peer to a group. Nothing when its connection has already ended, though
+    /// the caller may not have polled its `Disconnected` yet: a peer that left is in no
+    /// group.
     pub fn add_to_group(&self, id: PeerId, group: &str) {
-        self.groups
-            .write()
-            .entry(group.to_string())
-            .or_default()
-            .insert(id);
+        let peers = self.peers.read();
+        if peers.contains_key(&id) {
+            self.groups
+                .write()
+                .entry(group.to_string())
+                .or_default()
+                .insert(id);
+        }
     }
 
     /// False when the peer was not in the group.

@@ -203,6 +203,11 @@ impl Peer {
         self.0.queued_bytes.load(Ordering::Acquire)
     }
 
+    /// Bytes received and not yet taken with [`Peer::recv`].
+    pub fn unread_bytes(&self) -> usize {
+        self.0.unread_bytes.load(Ordering::Acquire)
+    }
+
     /// Starts a close handshake: queued messages go out first, then a close frame
     /// with `code` and `reason`. The connection is dropped if the client does not answer
     /// within the close timeout. Closing a peer that is not open does nothing.

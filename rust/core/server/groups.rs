@@ -120,10 +120,12 @@ impl Server {
     }
 
     /// Adds a connected peer to a group (created on first use). A peer leaves its groups
-    /// when it disconnects.
+    /// when it disconnects; one whose connection has already ended (its `Disconnected`
+    /// not yet polled, or polled in the batch being handled: see [`Server::peer`]) is in
+    /// no group, and the call does nothing.
     pub fn add_peer_to_group(&self, id: PeerId, group: &str) -> Result<(), Error> {
         let l = self.listening.as_ref().ok_or(Error::NotListening)?;
-        if !self.peers.contains_key(&id) {
+        if self.peer(id).is_none() {
             return Err(Error::UnknownPeer(id));
         }
         if group.is_empty() {

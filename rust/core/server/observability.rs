@@ -14,6 +14,20 @@ impl Server {
         self.stats_source().snapshot()
     }
 
+    /// Bytes held for the peers now: received and not yet read by the caller, and queued
+    /// for sending and not yet handed to the sockets, summed over the open peers. Reads
+    /// every peer: meant for an occasional look (statistics), not for every frame.
+    pub fn buffered_bytes(&self) -> (usize, usize) {
+        self.peers
+            .values()
+            .fold((0, 0), |(inbound, outbound), peer| {
+                (
+                    inbound + peer.unread_bytes(),
+                    outbound + peer.buffered_amount(),
+                )
+            })
+    }
+
     /// A handle that reads this server's statistics from anywhere (e.g. a monitor).
     pub fn stats_source(&self) -> StatsSource {
         StatsSource::new(self.counters.clone(), self.limits.clone())

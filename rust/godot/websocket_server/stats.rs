@@ -13,7 +13,9 @@ impl WebSocketServer {
     /// `bad_request`, `refusing`), `messages_in`, `bytes_in`, `messages_out`, `bytes_out`
     /// (message payloads), `dropped_packets` (unreliable packets dropped for congested
     /// peers), `poll_usec` and `poll_usec_average` (the time [method MultiplayerPeer.poll]
-    /// took, signals included, in microseconds).
+    /// took, signals included, in microseconds), `inbound_buffered_bytes` (received and not
+    /// yet read by the game) and `outbound_buffered_bytes` (queued and not yet handed to
+    /// the sockets), summed over the peers now.
     #[func]
     fn get_stats(&self) -> VarDictionary {
         let stats = self.server.stats();
@@ -33,6 +35,9 @@ impl WebSocketServer {
         dict.set("dropped_packets", stats.dropped as i64);
         dict.set("poll_usec", stats.poll_last_ns as f64 / 1000.0);
         dict.set("poll_usec_average", stats.poll_average_ns as f64 / 1000.0);
+        let (inbound, outbound) = self.server.buffered_bytes();
+        dict.set("inbound_buffered_bytes", inbound as i64);
+        dict.set("outbound_buffered_bytes", outbound as i64);
         dict
     }
 
