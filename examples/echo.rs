@@ -2,13 +2,14 @@
 //! one thread polls events and answers every message with the same kind of message.
 //!
 //! `cargo run --release --example echo -- [PORT] [--buffer-kb N] [--packets N]
-//! [--handshake-timeout SECS] [--heartbeat SECS] [--compress]` prints `listening on PORT`
-//! once ready. Used by the Autobahn conformance run and the benchmark.
+//! [--handshake-timeout SECS] [--heartbeat SECS] [--compress] [--tls-cert PEM --tls-key PEM]`
+//! prints `listening on PORT` once ready (wss with the two PEM files). Used by the
+//! Autobahn conformance runs, the flood tests and the benchmark.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use godot_websocket_server::core::{Buffers, Event, Message, SendError, Server};
+use godot_websocket_server::core::{Buffers, Event, Message, SendError, Server, TlsConfig};
 
 pub fn main() {
     let mut port = 9001u16;
@@ -17,6 +18,7 @@ pub fn main() {
     let mut handshake_timeout = 3.0f64;
     let mut heartbeat = 0.0f64;
     let mut compress = false;
+    let (mut tls_cert, mut tls_key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -45,8 +47,10 @@ pub fn main() {
                     .expect("--heartbeat SECS")
             }
             "--compress" => compress = true,
+            "--tls-cert" => tls_cert = args.next(),
+            "--tls-key" => tls_key = args.next(),
             p => port = p.parse().expect(
-                "usage: echo [PORT] [--buffer-kb N] [--packets N] [--handshake-timeout SECS] [--heartbeat SECS] [--compress]",
+                "usage: echo [PORT] [--buffer-kb N] [--packets N] [--handshake-timeout SECS] [--heartbeat SECS] [--compress] [--tls-cert PEM --tls-key PEM]",
             ),
         }
     }
@@ -57,6 +61,11 @@ pub fn main() {
     server.set_handshake_timeout(Duration::from_secs_f64(handshake_timeout));
     server.set_heartbeat_interval(Duration::from_secs_f64(heartbeat));
     server.set_compression_enabled(compress);
+    if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+        let read = |path: &str| std::fs::read_to_string(path).expect("a readable PEM file");
+        let tls = TlsConfig::from_pem(&read(&cert), &read(&key), None).expect("TLS settings");
+        server.set_tls(Some(tls));
+    }
     if let Err(e) = server.listen(port, &[], false) {
         eprintln!("echo: {e}");
         std::process::exit(1);

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::echo::EchoProcess;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use godot_websocket_server::core::{Buffers, SendError};
@@ -44,77 +45,6 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
             }
             Err(_) => return true,
         }
-    }
-}
-
-/// The core's echo example with a counting allocator (`examples/counted_echo.rs`) as a
-/// server process of its own, so that its memory is the server's alone, counted by the
-/// process itself: no debugger, no call injected into it.
-struct EchoProcess {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    stdout: std::io::BufReader<std::process::ChildStdout>,
-    port: u16,
-}
-
-impl EchoProcess {
-    fn start(args: &[&str]) -> EchoProcess {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--example", "counted_echo"])
-            .args(profile_dir.ends_with("release").then_some("--release"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cannot build the counted_echo example");
-        let port = common::engine::free_port();
-        let mut child = std::process::Command::new(profile_dir.join("examples/counted_echo"))
-            .arg(port.to_string())
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-        assert!(line.starts_with("listening"), "{line}");
-        EchoProcess {
-            child,
-            stdin,
-            stdout,
-            port,
-        }
-    }
-
-    fn rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-            .unwrap()
-    }
-
-    /// The server's live heap in KB, as its own allocator counts it: what it really
-    /// holds, without the free pages the C library keeps for reuse.
-    fn heap_kb(&mut self) -> u64 {
-        writeln!(self.stdin, "heap").expect("the echo server's stdin");
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut self.stdout, &mut line).unwrap();
-        let bytes: u64 = line
-            .strip_prefix("heap ")
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or_else(|| panic!("the echo server answered {line:?} to \"heap\""));
-        bytes / 1024
-    }
-}
-
-impl Drop for EchoProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -353,4 +283,73 @@ fn a_client_that_never_reads_gets_send_errors_and_others_are_unaffected() {
     );
     assert!(grew < 8 * 1024, "grew {grew} kB");
     drop(deaf);
+}
+
+/// Clients that misbehave at the TLS layer and never read, from Python's tlslite-ng (a
+/// TLS stack that sends what rustls' own client never would): KeyUpdate requests (TLS
+/// 1.3) and renegotiation attempts (TLS 1.2) by the thousand, and a record longer than
+/// TLS allows. rustls ends each connection (after 32 key updates in a row; with
+/// no_renegotiation at the first attempt, at the second; with record_overflow), and what
+/// the server holds comes back to where it was (give or take the network thread's own
+/// buffers for TLS, made at its first TLS connection: 32 KiB to read into, and what
+/// rustls last had to send).
+#[test]
+fn tls_floods_are_ended_and_the_server_holds_nothing_more() {
+    let dir = std::env::temp_dir().join(format!("gws-tls-floods-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let chain = common::certs::chain();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(
+        &cert,
+        format!("{}{}", chain.leaf_pem, chain.intermediate_pem),
+    )
+    .unwrap();
+    std::fs::write(&key, &chain.leaf_key_pem).unwrap();
+    let mut server = EchoProcess::start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let idle = server.heap_kb();
+    let port = server.port.to_string();
+    for (mode, count, ended) in [
+        ("keyupdates", "100000", "closed"),
+        ("renegotiations", "100000", "alert no_renegotiation"),
+        ("oversized", "1", "alert record_overflow"),
+    ] {
+        let started = Instant::now();
+        let out = common::engine::python_client("tls_misbehave.py", &[&port, mode, count]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let sent: u64 = text
+            .split("\"sent\": ")
+            .nth(1)
+            .and_then(|s| s.split([',', '}']).next()?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{mode}: {text}"));
+        assert!(
+            text.contains(&format!("\"ended\": \"{ended}\"")),
+            "{mode}: {text}"
+        );
+        // What the client's sends the kernel took before the connection was gone: far
+        // fewer than asked for.
+        assert!(
+            sent < count.parse::<u64>().unwrap().max(2) / 2 || count == "1",
+            "{mode}: {sent} sent"
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut after = server.heap_kb();
+        while after > idle + 64 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            after = server.heap_kb();
+        }
+        println!(
+            "TLS {mode}: {sent} sent before the server ended the connection ({ended}) in {:?}; the server's live heap {idle} kB before, {after} kB after",
+            started.elapsed()
+        );
+        assert!(
+            after <= idle + 64,
+            "{mode}: the server holds {after} kB, {idle} kB before"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

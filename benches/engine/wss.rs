@@ -3,14 +3,18 @@
 //! `TLSOptions.server`, TCPServer + `StreamPeerTLS` + `WebSocketPeer`). Clients open wss
 //! connections all at once (retrying those refused) for 20 s at most: the time until all
 //! are open, the server's CPU per connection opened (failed attempts included), and its
-//! memory per idle wss connection. `WSS_N` sets the number of clients.
+//! memory per idle wss connection. Then 100 of them echo for `throughput_secs`, 16
+//! messages of 64 bytes in flight each: echoes per second over wss and the server's CPU
+//! per echo. `WSS_N` sets the number of clients.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::{SinkExt, StreamExt};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
@@ -158,7 +162,68 @@ pub(crate) async fn line_wss(godot: &PathBuf, plan: &Plan, table: &mut Table, ki
         per_conn,
         false,
     );
+    // Echo throughput over wss: 100 clients, 16 messages in flight each.
+    let echoes = Arc::new(AtomicU64::new(0));
+    let stop = Instant::now() + Duration::from_secs(1 + plan.throughput_secs);
+    let clients: Vec<Ws> = open.drain(..open.len().min(100)).collect();
+    let loops: Vec<_> = clients
+        .into_iter()
+        .map(|ws| tokio::spawn(echo_loop(ws, stop, echoes.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (counted_from, cpu0) = (echoes.load(Ordering::Relaxed), process.cpu());
+    let measured = Instant::now();
+    tokio::time::sleep(Duration::from_secs(plan.throughput_secs)).await;
+    let n = echoes.load(Ordering::Relaxed) - counted_from;
+    let secs = measured.elapsed().as_secs_f64();
+    let cpu_us = (process.cpu() - cpu0) * 1e6 / n.max(1) as f64;
+    for l in loops {
+        let _ = l.await;
+    }
+    let rate = n as f64 / secs;
+    println!("wss echo {kind}: {rate:.0} echoes/s, server CPU {cpu_us:.2} µs per echo");
+    table.add(
+        "wss: echoes/s (100 clients, 16 in flight, 64 bytes)",
+        kind,
+        format!("{rate:.0}"),
+        rate,
+        true,
+    );
+    table.add(
+        "wss: server CPU µs per echo",
+        kind,
+        format!("{cpu_us:.2}"),
+        cpu_us,
+        false,
+    );
     drop(open);
     drop(process);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One wss client of the echo throughput: 16 binary messages in flight, one more sent for
+/// each echo, until `stop`.
+async fn echo_loop(ws: Ws, stop: Instant, echoes: Arc<AtomicU64>) {
+    let (mut tx, mut rx) = ws.split();
+    let message = Message::binary(vec![7u8; 64]);
+    for _ in 0..16 {
+        if tx.feed(message.clone()).await.is_err() {
+            return;
+        }
+    }
+    if tx.flush().await.is_err() {
+        return;
+    }
+    while Instant::now() < stop {
+        match tokio::time::timeout(Duration::from_secs(5), rx.next()).await {
+            Ok(Some(Ok(Message::Binary(_) | Message::Text(_)))) => {
+                echoes.fetch_add(1, Ordering::Relaxed);
+                if tx.send(message.clone()).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => return,
+        }
+    }
 }

@@ -131,84 +131,153 @@ pub fn compressed_frames(data: &[u8]) {
     }
 }
 
-/// The TLS record layer after the handshake (`socket::lean_tls::records`) on a stream
-/// made from arbitrary bytes: pieces are either sealed as records of a chosen type (each
-/// byte-exact after opening) or raw bytes, in every record format. Never panics; every
-/// record sealed before the first raw piece opens to what was sealed, in order; nothing
-/// opens after a record that failed.
-pub fn tls_records(data: &[u8]) {
-    use tokio_rustls::rustls::ConnectionTrafficSecrets;
-    use tokio_rustls::rustls::crypto::cipher::{AeadKey, Iv};
+/// A wss connection's TLS (`socket::tls_stream::ServerTls`, rustls' unbuffered
+/// connection) after a real handshake with a rustls client, on pieces the fuzzer
+/// chooses: application data the client seals, key updates it asks for, its
+/// close_notify, or raw bytes (records of any kind, whole, cut or broken), fed to the
+/// server in chunks of a chosen size. Never panics; every piece of data sealed before
+/// the first raw piece and the close arrives whole and in order; after an error
+/// nothing more is opened and nothing can be written.
+pub struct TlsRecords {
+    server: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
+    /// TLS 1.3 and TLS 1.2 clients, with the server's certificate as their root.
+    clients: [std::sync::Arc<tokio_rustls::rustls::ClientConfig>; 2],
+}
 
-    use crate::core::socket::lean_tls::records::{self, Keys, Version};
+impl TlsRecords {
+    /// From the server's certificate (for `localhost`) and key, in PEM.
+    pub fn new(cert_pem: &str, key_pem: &str) -> Self {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
-    let Some((&choice, mut rest)) = data.split_first() else {
-        return;
-    };
-    let version = match choice % 3 {
-        0 => Version::Tls13,
-        1 => Version::Tls12 {
-            explicit_nonce: true,
-        },
-        _ => Version::Tls12 {
-            explicit_nonce: false,
-        },
-    };
-    let secrets = || {
-        let (key, iv) = (AeadKey::from([choice; 32]), Iv::new([7; 12]));
-        match (version, choice / 3 % 2) {
-            (
-                Version::Tls12 {
-                    explicit_nonce: false,
-                },
-                _,
+        let server = crate::core::socket::tls::TlsConfig::from_pem(cert_pem, key_pem, None)
+            .expect("the fuzz target's certificate and key")
+            .config;
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("a certificate"))
+            .expect("a root");
+        let client = |version: &'static rustls::SupportedProtocolVersion| {
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            std::sync::Arc::new(
+                ClientConfig::builder_with_provider(provider)
+                    .with_protocol_versions(&[version])
+                    .expect("a version")
+                    .with_root_certificates(roots.clone())
+                    .with_no_client_auth(),
             )
-            | (Version::Tls13, 1) => ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv },
-            _ => ConnectionTrafficSecrets::Aes256Gcm { key, iv },
-        }
-    };
-    let (mut tx, mut rx) = (
-        Keys::new(0, &secrets()).expect("keys"),
-        Keys::new(0, &secrets()).expect("keys"),
-    );
-    // Pieces: [raw?, kind, length, bytes...].
-    let mut wire = Vec::new();
-    let mut sealed = Vec::new();
-    let mut raw_from = None;
-    while let [mode, kind, len, tail @ ..] = rest {
-        let len = (*len as usize * 67).min(tail.len());
-        let (piece, tail) = tail.split_at(len);
-        rest = tail;
-        if mode % 4 == 0 {
-            raw_from.get_or_insert(sealed.len());
-            wire.extend_from_slice(piece);
-        } else {
-            let kind = [
-                records::ALERT,
-                records::HANDSHAKE,
-                records::APPLICATION_DATA,
-            ][*kind as usize % 3];
-            tx.seal(version, kind, &[piece], &mut wire);
-            sealed.push((kind, piece.to_vec()));
-        }
-    }
-    let mut at = 0;
-    let mut opened = 0;
-    while let Ok(Some(len)) = records::whole_record(&wire[at..]) {
-        assert!(len >= records::HEADER && at + len <= wire.len());
-        let record = &mut wire[at..at + len];
-        at += len;
-        let Ok((kind, range)) = rx.open(version, record) else {
-            break;
         };
-        let body = &record[range];
-        assert!(body.len() <= records::MAX_PLAINTEXT);
-        let _ = records::alert(version, body);
-        let _ = records::key_update(version, body);
-        if raw_from.is_none_or(|raw| opened < raw) {
-            assert_eq!((kind, body), (sealed[opened].0, &sealed[opened].1[..]));
+        TlsRecords {
+            server,
+            clients: [
+                client(&rustls::version::TLS13),
+                client(&rustls::version::TLS12),
+            ],
         }
-        opened += 1;
     }
-    assert!(opened >= raw_from.unwrap_or(sealed.len()));
+
+    /// One input: `[version and chunk size, (mode, length, bytes)...]`.
+    pub fn run(&self, data: &[u8]) {
+        use std::io::Write;
+
+        use tokio_rustls::rustls::ClientConnection;
+
+        use crate::core::socket::tls_stream::{ServerTls, Then};
+
+        let Some((&choice, mut rest)) = data.split_first() else {
+            return;
+        };
+        let mut server = ServerTls::new(self.server.clone()).expect("a server connection");
+        let config = self.clients[choice as usize % 2].clone();
+        let mut client = ClientConnection::new(config, "localhost".try_into().expect("a name"))
+            .expect("a client connection");
+        let (mut out, mut plain) = (Vec::new(), Vec::new());
+        while client.is_handshaking() || server.is_handshaking() {
+            let mut wire = Vec::new();
+            client.write_tls(&mut wire).expect("to memory");
+            let done = server
+                .process(&mut wire, &mut out, &mut plain, Then::Nothing)
+                .expect("a handshake between rustls' own sides");
+            assert_eq!(done.consumed, wire.len(), "whole handshake records");
+            client.read_tls(&mut &out[..]).expect("from memory");
+            out.clear();
+            client
+                .process_new_packets()
+                .expect("the server's handshake");
+        }
+        // Pieces: [mode, length, bytes...].
+        let (mut wire, mut sealed) = (Vec::new(), Vec::new());
+        let mut cut = false;
+        while let [mode, len, tail @ ..] = rest {
+            let len = (*len as usize * 67).min(tail.len());
+            let (piece, tail) = tail.split_at(len);
+            rest = tail;
+            match mode % 4 {
+                0 => {
+                    cut = true;
+                    wire.extend_from_slice(piece);
+                }
+                1 => {
+                    client.writer().write_all(piece).expect("to memory");
+                    if !cut {
+                        sealed.extend_from_slice(piece);
+                    }
+                }
+                2 => {
+                    let _ = client.refresh_traffic_keys();
+                }
+                _ => {
+                    client.send_close_notify();
+                    cut = true;
+                }
+            }
+            while client.wants_write() {
+                client.write_tls(&mut wire).expect("to memory");
+            }
+        }
+        // Fed in chunks of a chosen size, as reads from a socket come.
+        let chunk = 1 + (choice as usize / 2) * 97;
+        let (mut incoming, mut failed) = (Vec::new(), false);
+        for piece in wire.chunks(chunk) {
+            incoming.extend_from_slice(piece);
+            match server.process(&mut incoming, &mut out, &mut plain, Then::Nothing) {
+                Ok(done) => {
+                    assert!(!failed, "a connection that failed opened records again");
+                    incoming.drain(..done.consumed);
+                }
+                Err(_) => failed = true,
+            }
+        }
+        assert!(
+            plain.starts_with(&sealed),
+            "sealed data opened whole and in order"
+        );
+        if failed {
+            let before = plain.len();
+            let write = server.process(&mut incoming, &mut out, &mut plain, Then::Write(b"x"));
+            assert!(
+                write.is_err() && plain.len() == before,
+                "used after a failure"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The TLS target on its seeds (`fuzz/seeds/tls_records`), as `cargo fuzz` starts.
+    #[test]
+    fn tls_records_keeps_its_invariants_on_its_seeds() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+        let records = super::TlsRecords::new(&read("fuzz/tls/cert.pem"), &read("fuzz/tls/key.pem"));
+        let seeds = std::fs::read_dir(root.join("fuzz/seeds/tls_records")).unwrap();
+        let mut n = 0;
+        for seed in seeds {
+            records.run(&std::fs::read(seed.unwrap().path()).unwrap());
+            n += 1;
+        }
+        assert!(n >= 5, "{n} seeds");
+    }
 }

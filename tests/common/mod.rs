@@ -4,6 +4,7 @@
 
 pub mod badnet;
 pub mod certs;
+pub mod echo;
 pub mod engine;
 pub mod relay;
 pub mod services;

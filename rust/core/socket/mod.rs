@@ -3,8 +3,8 @@
 
 pub(crate) mod direct;
 pub(crate) mod inflating;
-pub(crate) mod lean_tls;
 pub(crate) mod read_ahead;
 pub(crate) mod stream;
 pub(crate) mod tls;
+pub(crate) mod tls_stream;
 pub(crate) mod unsent;

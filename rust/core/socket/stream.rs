@@ -9,14 +9,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::core::socket::direct::{DirectWriter, SharedTcp};
-use crate::core::socket::lean_tls::LeanTls;
+use crate::core::socket::tls_stream::TlsStream;
 
 /// A server-side connection, plain (`ws://`) or TLS (`wss://`).
 pub(crate) enum ServerStream {
     Plain(TcpStream),
     /// Plain, open, its write half shared for direct writes.
     Shared(SharedTcp),
-    Tls(Box<LeanTls>),
+    Tls(Box<TlsStream>),
 }
 
 impl ServerStream {

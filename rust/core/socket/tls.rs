@@ -57,7 +57,7 @@ impl TlsConfig {
             ))
         })?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
+        let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::Tls(format!("TLS setup failed: {e}")))?
             .with_no_client_auth()
@@ -68,9 +68,6 @@ impl TlsConfig {
                 ),
                 other => Error::Tls(format!("private_key or ssl_certificate cannot be used: {other}")),
             })?;
-        // The records after the handshake are sealed and opened by `lean_tls` with the
-        // keys rustls hands over.
-        config.enable_secret_extraction = true;
         Ok(TlsConfig {
             config: Arc::new(config),
         })

@@ -21,8 +21,8 @@ use crate::core::request::RequestInfo;
 use crate::core::resume::{Ask, Resumable, wire};
 use crate::core::runtime;
 use crate::core::session::{RawEvent, Session};
-use crate::core::socket::lean_tls::LeanTls;
 use crate::core::socket::stream::ServerStream;
+use crate::core::socket::tls_stream::TlsStream;
 use crate::core::way_in::endpoints;
 use crate::core::way_in::handshake::{self, ReadError, Refusal};
 use crate::core::way_in::proxy_protocol::{self, Header};
@@ -200,7 +200,7 @@ async fn accept_tls(
     let config = session.tls.read().clone();
     match config {
         None => Ok(ServerStream::Plain(tcp)),
-        Some(config) => match timeout_at(deadline, LeanTls::accept(config, tcp)).await {
+        Some(config) => match timeout_at(deadline, TlsStream::accept(config, tcp)).await {
             Ok(Ok(tls)) => Ok(ServerStream::Tls(Box::new(tls))),
             Ok(Err(_)) => Err(Some(Refused::BadRequest)),
             Err(_) => Err(Some(Refused::HandshakeTimeout)),
