@@ -40,6 +40,8 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_SIZE]);
     /// What rustls has to send, before the socket takes it.
     static OUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Opened application data, before the reader takes it.
+    static OPENED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A server-side TLS connection over TCP.
@@ -73,7 +75,10 @@ impl TlsStream {
         };
         while stream.tls.is_handshaking() {
             poll_fn(|cx| stream.poll_send(cx)).await?;
-            if poll_fn(|cx| stream.poll_fill(cx)).await? == 0 {
+            let mut plain = std::mem::take(&mut stream.plain);
+            let read = poll_fn(|cx| stream.poll_fill(cx, &mut plain)).await;
+            stream.plain = plain;
+            if read? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
@@ -87,9 +92,10 @@ impl TlsStream {
         &self.tcp
     }
 
-    /// Reads from the socket once and hands rustls what arrived; what it answers is sent
-    /// if the socket takes it. The number of bytes read (0: the peer closed).
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    /// Reads from the socket once and hands rustls what arrived: the application data it
+    /// opened is appended to `plain`, and what it answers is sent if the socket takes it.
+    /// The number of bytes read (0: the peer closed).
+    fn poll_fill(&mut self, cx: &mut Context<'_>, plain: &mut Vec<u8>) -> Poll<io::Result<usize>> {
         SCRATCH.with_borrow_mut(|scratch| {
             let mut room = ReadBuf::new(scratch);
             ready!(Pin::new(&mut self.tcp).poll_read(cx, &mut room))?;
@@ -102,18 +108,18 @@ impl TlsStream {
                 out.clear();
                 let processed = if self.incoming.is_empty() {
                     // Opened where they landed; only a record not yet whole is kept.
-                    let r =
-                        self.tls
-                            .process(&mut scratch[..n], out, &mut self.plain, Then::Nothing);
+                    let r = self
+                        .tls
+                        .process(&mut scratch[..n], out, plain, Then::Nothing);
                     if let Ok(p) = &r {
                         self.incoming.extend_from_slice(&scratch[p.consumed..n]);
                     }
                     r
                 } else {
                     self.incoming.extend_from_slice(&scratch[..n]);
-                    let r =
-                        self.tls
-                            .process(&mut self.incoming, out, &mut self.plain, Then::Nothing);
+                    let r = self
+                        .tls
+                        .process(&mut self.incoming, out, plain, Then::Nothing);
                     if let Ok(p) = &r {
                         self.incoming.drain(..p.consumed);
                     }
@@ -214,7 +220,19 @@ impl AsyncRead for TlsStream {
             if this.unsent.len() - this.unsent_at > UNSENT_LIMIT {
                 ready!(this.poll_send(cx))?;
             }
-            ready!(this.poll_fill(cx))?;
+            // Opened data goes to the reader at once; only what does not fit waits here.
+            let given = OPENED.with_borrow_mut(|opened| {
+                opened.clear();
+                this.poll_fill(cx, opened).map_ok(|_| {
+                    let n = buf.remaining().min(opened.len());
+                    buf.put_slice(&opened[..n]);
+                    this.plain.extend_from_slice(&opened[n..]);
+                    n
+                })
+            });
+            if ready!(given)? > 0 {
+                return Poll::Ready(Ok(()));
+            }
         }
     }
 }

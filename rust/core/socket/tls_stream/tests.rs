@@ -257,3 +257,79 @@ fn a_key_update_in_the_same_read_as_the_clients_finished_is_followed() {
         .unwrap();
     assert_eq!(to_client(&out, &mut client), b"and back");
 }
+
+#[tokio::test]
+async fn data_that_comes_after_the_handshake_in_reads_of_its_own_is_read() {
+    for version in BOTH {
+        let (server_config, client_config) = configs(version);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut tls = tokio_rustls::TlsConnector::from(client_config)
+                .connect("localhost".try_into().unwrap(), tcp)
+                .await
+                .unwrap();
+            for piece in [&b"first"[..], b"second", b"third"] {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tls.write_all(piece).await.unwrap();
+                tls.flush().await.unwrap();
+            }
+            tls
+        });
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ours = TlsStream::accept(server_config, tcp).await.unwrap();
+        let mut got = vec![0; "firstsecondthird".len()];
+        tokio::time::timeout(std::time::Duration::from_secs(5), ours.read_exact(&mut got))
+            .await
+            .expect("read in time")
+            .unwrap();
+        assert_eq!(got, b"firstsecondthird");
+        drop(client.await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn data_in_the_same_read_as_the_clients_finished_is_read() {
+    for version in BOTH {
+        let (server_config, client_config) = configs(version);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A rustls client over a raw socket: its last flight and its first data leave in
+        // one write.
+        let client = tokio::spawn(async move {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = "localhost".try_into().unwrap();
+            let mut tls = ClientConnection::new(client_config, name).unwrap();
+            let mut buf = vec![0; 32 * 1024];
+            while tls.is_handshaking() {
+                let mut wire = Vec::new();
+                while tls.wants_write() {
+                    tls.write_tls(&mut wire).unwrap();
+                }
+                tcp.write_all(&wire).await.unwrap();
+                let n = tcp.read(&mut buf).await.unwrap();
+                tls.read_tls(&mut &buf[..n]).unwrap();
+                tls.process_new_packets().unwrap();
+            }
+            // In TLS 1.3 the client's Finished is still queued here: it leaves with the
+            // data.
+            tls.writer().write_all(b"with the Finished").unwrap();
+            let mut wire = Vec::new();
+            while tls.wants_write() {
+                tls.write_tls(&mut wire).unwrap();
+            }
+            tcp.write_all(&wire).await.unwrap();
+            tcp
+        });
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ours = TlsStream::accept(server_config, tcp).await.unwrap();
+        let mut got = vec![0; "with the Finished".len()];
+        tokio::time::timeout(std::time::Duration::from_secs(5), ours.read_exact(&mut got))
+            .await
+            .expect("read in time")
+            .unwrap();
+        assert_eq!(got, b"with the Finished");
+        drop(client.await.unwrap());
+    }
+}
