@@ -136,6 +136,17 @@ impl SessionClient {
         }
     }
 
+    /// Takes the connection out, open: the next [`SessionClient::reconnect`] comes back
+    /// while it still stands.
+    pub fn detach(&mut self) -> Option<Client> {
+        self.ws.take()
+    }
+
+    /// Where the next [`SessionClient::reconnect`] goes (another route to the server).
+    pub fn set_url(&mut self, url: &str) {
+        self.url = url.split('?').next().unwrap().to_string();
+    }
+
     pub fn is_broken(&self) -> bool {
         self.ws.is_none()
     }

@@ -112,7 +112,7 @@ async fn wait_for_return(
             return Some(returning);
         }
         tokio::select! {
-            _ = state.returned.notified() => {}
+            _ = state.returned() => {}
             _ = sleep_until(deadline) => return None,
             _ = peer.kill.notified() => return None,
             _ = peer.close_started.notified() => return None,
@@ -199,7 +199,7 @@ pub(super) async fn moment(peer: &PeerShared) -> Moment {
 
 async fn next_moment(state: &Resumable) -> Moment {
     tokio::select! {
-        _ = state.returned.notified() => Moment::Returned,
+        _ = state.returned() => Moment::Returned,
         _ = ack_due(state) => Moment::AckDue,
     }
 }

@@ -28,7 +28,7 @@ use crate::core::observability::stats::Refused;
 use crate::core::peer::{Command, Peer, PeerShared, ReadyState, ServerParts};
 use crate::core::policy::limits::Slot;
 use crate::core::policy::rate::RateLimiter;
-use crate::core::resume::{Resumable, Returning};
+use crate::core::resume::{Resumable, Returning, wire};
 use crate::core::runtime;
 use crate::core::session::{RawEvent, Session, stopped};
 use crate::core::socket::inflating::Inflating;
@@ -332,6 +332,12 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> RunEnd {
             .expect("both halves come from one split");
         match outcome {
             Outcome::Done(clean) => return RunEnd::Closed(clean),
+            Outcome::Ended(RunEnd::Replaced) => {
+                // Told why it ends, on the side: the connection that replaces it is
+                // taken over at once.
+                tokio::spawn(replaced(ws, session.close_timeout));
+                return RunEnd::Replaced;
+            }
             Outcome::Ended(end) => return end,
             Outcome::NoDelay(on) => {
                 let _ = ws.get_ref().get_ref().tcp().set_nodelay(on);
@@ -363,6 +369,16 @@ async fn drained(peer: &PeerShared, grace: Duration) {
         }
     })
     .await;
+}
+
+/// A session's connection its client replaced with a newer one: a close frame that says
+/// so (`CLOSE_REPLACED`), then the end, within `wait`.
+async fn replaced(mut ws: Ws, wait: Duration) {
+    let frame = CloseFrame {
+        code: wire::CLOSE_REPLACED.into(),
+        reason: "replaced by a newer connection".into(),
+    };
+    let _ = timeout(wait, ws.close(Some(frame))).await;
 }
 
 /// Fails the connection: a close frame with `code`, then the TCP connection ends.

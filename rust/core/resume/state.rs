@@ -48,7 +48,7 @@ pub(crate) struct Resumable {
     away: AtomicBool,
     returning: Mutex<Option<Returning>>,
     /// A returning connection was handed over.
-    pub returned: Notify,
+    returned: Notify,
     ended: AtomicBool,
 }
 
@@ -171,6 +171,19 @@ impl Resumable {
         self.returning.lock().take()
     }
 
+    /// Resolves once a returning connection waits to be taken. A wake left over from one
+    /// that was taken meanwhile (its connection's old one ended in the same instant) is
+    /// not one: it would end the connection that replaced the old one.
+    pub async fn returned(&self) {
+        loop {
+            let woken = self.returned.notified();
+            if self.returning.lock().is_some() {
+                return;
+            }
+            woken.await;
+        }
+    }
+
     /// The session is over: nothing more is handed over (one waiting is dropped).
     pub fn end(&self) {
         let mut slot = self.returning.lock();
@@ -203,6 +216,37 @@ mod tests {
         assert!(r.unreceived(6).is_none(), "more than was written");
         assert_eq!(r.forget(), (3, 12));
         assert_eq!(r.unreceived(5).unwrap().len(), 0);
+    }
+
+    /// A returning connection over a real loopback socket.
+    async fn returning() -> Returning {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        Returning {
+            remote: tcp.local_addr().unwrap(),
+            stream: ServerStream::Plain(tcp),
+            leftover: Vec::new(),
+            received: 0,
+            deflate: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wake_left_from_a_return_already_taken_is_not_a_return() {
+        use futures_util::FutureExt;
+        let r = Resumable::new(Token::random());
+        // Handed over while nobody waits (the old connection's task was ending): the
+        // wake is kept; then the connection is taken by the task's other path.
+        assert!(r.hand_over(returning().await).is_ok());
+        assert!(r.take_returning().is_some());
+        assert!(
+            r.returned().now_or_never().is_none(),
+            "the wake left over is taken for a return"
+        );
+        assert!(r.hand_over(returning().await).is_ok());
+        assert!(r.returned().now_or_never().is_some(), "a real one is");
     }
 
     #[test]

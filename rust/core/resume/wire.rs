@@ -22,6 +22,9 @@ pub(crate) const VERSION: u32 = 1;
 const ASK: &str = "gws";
 const SESSION: &str = "gws_session";
 const RECEIVED: &str = "gws_received";
+/// The close code a session's connection gets when its client came back on another
+/// one, which replaces it (the newer connection wins).
+pub(crate) const CLOSE_REPLACED: u16 = 4001;
 /// The first byte of a protocol frame.
 const MARK: u8 = 0;
 const KIND_DATA: u8 = 0;

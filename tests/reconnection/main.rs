@@ -2,7 +2,9 @@
 //! in the middle of traffic; the session client of `tests/common/session.rs` speaks the
 //! protocol as README writes it down.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod returns;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -323,8 +325,8 @@ fn a_guessed_secret_gets_a_fresh_peer_and_a_presented_one_replaces_the_old_socke
     assert_eq!(
         rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), victim.recv()).await })
             .unwrap(),
-        Err(Gone::Broken),
-        "the older socket is closed"
+        Err(Gone::Closed(4001)),
+        "the older socket is told it was replaced, then closed"
     );
     poll_until(&mut server, &mut log, 5, |l| {
         l.contains(&Event::Back { id })
