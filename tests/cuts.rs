@@ -144,11 +144,9 @@ fn blackholed_client_is_found_dead(tls: bool) {
             ..
         }
     )));
-    // Two intervals without anything, found at the next check: at most a third one late.
-    assert!(
-        found <= interval * 2 + interval / 2 + Duration::from_millis(200),
-        "{found:?}"
-    );
+    // Two intervals without anything, found at the next check: at most a third one late,
+    // and room for a loaded machine (without the heartbeat: TCP's timeout, minutes).
+    assert!(found <= interval * 3 + Duration::from_secs(1), "{found:?}");
 }
 
 #[test]
@@ -250,8 +248,5 @@ fn a_half_open_connection_holds_its_slot_no_longer_than_the_heartbeat_allows() {
     let _ = client.kill();
     let _ = client.wait();
     println!("the half-open connection's slot was free after {freed:?} (heartbeat {interval:?})");
-    assert!(
-        freed <= interval * 3 + Duration::from_millis(300),
-        "{freed:?}"
-    );
+    assert!(freed <= interval * 3 + Duration::from_secs(1), "{freed:?}");
 }
