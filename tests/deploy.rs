@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::engine::{self, Running, demo_project, free_port, root};
 use common::relay::Relay;
 use common::services::{debian_binary, fill, scratch_dir, wait_for_port};
-use common::session::{Gone, SessionClient};
+use common::session::{Gone, SessionClient, hello};
 
 /// A self-signed certificate for 127.0.0.1 and localhost: (cert path, key path).
 fn certificate(dir: &Path) -> (String, String) {
@@ -237,12 +237,13 @@ fn two_godot_servers_behind_nginx_room_routing() {
 fn a_session_behind_nginx_room_routing_returns_to_its_process_and_opens_nothing_elsewhere() {
     let _serial = engine::serial();
     let dir = scratch_dir("nginx-sessions");
-    let (listen, mut servers, _nginx) =
+    let (listen, mut servers, nginx) =
         rooms_behind_nginx(&dir, [&["--reconnect=10"], &["--reconnect=10"]]);
     let rt = common::client_runtime();
     // Client -> relay (cut by the test) -> nginx -> the room's server process.
     let relay = rt.block_on(Relay::start(listen));
     let mut c = rt.block_on(SessionClient::open(&format!("{}play?room=r1", relay.url())));
+    let first_secret = c.welcome.session.clone();
     let greeting = text_of(rt.block_on(c.recv()).unwrap());
     let home = greeting.split_whitespace().nth(1).unwrap().to_string();
     assert_eq!(greeting, format!("welcome {home} {}", c.id()));
@@ -262,12 +263,15 @@ fn a_session_behind_nginx_room_routing_returns_to_its_process_and_opens_nothing_
     let mut elsewhere = None;
     for room in 0..40 {
         let url = format!(
-            "ws://127.0.0.1:{listen}/play?room=q{room}&gws=1&gws_session={}&gws_received={}",
-            w.session,
-            c.received()
+            "ws://127.0.0.1:{listen}/play?room=q{room}&gws=2&gws_return={}",
+            w.id
         );
-        let mut other = rt.block_on(SessionClient::open_url(&url));
-        if !other.welcome.resumed {
+        let hello = hello(&w.session, c.received());
+        let (ws, welcome) = rt
+            .block_on(SessionClient::dial_with(&url, Some(hello)))
+            .expect("a welcome");
+        if !welcome.resumed {
+            let mut other = SessionClient::with_connection(&url, ws, welcome);
             elsewhere = Some(text_of(rt.block_on(other.recv()).unwrap()));
             assert_ne!(other.id(), w.id);
             break;
@@ -277,6 +281,22 @@ fn a_session_behind_nginx_room_routing_returns_to_its_process_and_opens_nothing_
     assert!(
         !greeting.starts_with(&format!("welcome {home} ")),
         "{greeting}"
+    );
+    // nginx's access log (its default format, request lines with their queries) has
+    // every upgrade and no secret.
+    rt.block_on(c.close());
+    drop(nginx);
+    let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
+    assert!(log.contains("GET /play?room=r1&gws=2&gws_return="), "{log}");
+    for secret in [&first_secret, &w.session] {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret in nginx's log: {log}"
+        );
+    }
+    println!(
+        "nginx's access log, {} lines, no secret:\n{log}",
+        log.lines().count()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

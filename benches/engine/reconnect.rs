@@ -14,16 +14,22 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::relay::Relay;
 use crate::{Plan, Ws, process::*, table::*};
 
-/// One session client: its connection, secret and the count of messages received.
+/// One session client: its connection, peer id, secret and the count of messages
+/// received.
 struct Session {
     ws: Option<Ws>,
+    id: String,
     secret: String,
     received: u64,
 }
 
-/// Opens `url` with the session's query; the connection and its welcome's JSON.
-async fn dial(url: &str) -> Option<(Ws, String)> {
+/// Opens `url` with the session's query, sending `hello` first for a return; the
+/// connection and its welcome's JSON.
+async fn dial(url: &str, hello: Option<Vec<u8>>) -> Option<(Ws, String)> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+    if let Some(hello) = hello {
+        ws.send(Message::binary(hello)).await.ok()?;
+    }
     match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
         Ok(Some(Ok(Message::Binary(b)))) if b.starts_with(&[0, 2]) => {
             Some((ws, String::from_utf8_lossy(&b[2..]).into_owned()))
@@ -38,11 +44,18 @@ fn json_str(json: &str, key: &str) -> String {
     json[at..].split('"').next().unwrap().to_string()
 }
 
+/// The number value of `key` in a flat JSON object, as written.
+fn json_number(json: &str, key: &str) -> String {
+    let at = json.find(&format!("\"{key}\":")).unwrap() + key.len() + 3;
+    json[at..].split([',', '}']).next().unwrap().to_string()
+}
+
 impl Session {
     async fn open(url: &str) -> Option<Session> {
-        let (ws, welcome) = dial(&format!("{url}?gws=1")).await?;
+        let (ws, welcome) = dial(&format!("{url}?gws=2"), None).await?;
         Some(Session {
             ws: Some(ws),
+            id: json_number(&welcome, "id"),
             secret: json_str(&welcome, "session"),
             received: 0,
         })
@@ -56,16 +69,30 @@ impl Session {
         self.ws = None;
     }
 
+    /// The hello of a return: `00 03`, the secret's 16 bytes, the count received.
+    fn hello(&self) -> Vec<u8> {
+        let mut hello = vec![0u8, 3];
+        for i in (0..self.secret.len()).step_by(2) {
+            hello.push(u8::from_str_radix(&self.secret[i..i + 2], 16).unwrap());
+        }
+        hello.extend_from_slice(&self.received.to_le_bytes());
+        hello
+    }
+
     /// Comes back (retrying), sends one message and waits for its echo.
     async fn come_back_and_echo(&mut self, url: &str) -> bool {
-        let query = format!(
-            "{url}?gws=1&gws_session={}&gws_received={}",
-            self.secret, self.received
-        );
+        let query = format!("{url}?gws=2&gws_return={}", self.id);
         let deadline = Instant::now() + Duration::from_secs(25);
         let mut ws = loop {
-            if let Some((ws, welcome)) = dial(&query).await {
+            if let Some((mut ws, welcome)) = dial(&query, Some(self.hello())).await {
                 if !welcome.contains("\"resumed\":true") {
+                    return false;
+                }
+                // A new secret; the welcome acknowledged at once.
+                self.secret = json_str(&welcome, "session");
+                let mut ack = vec![0u8, 1];
+                ack.extend_from_slice(&self.received.to_le_bytes());
+                if ws.send(Message::binary(ack)).await.is_err() {
                     return false;
                 }
                 break ws;

@@ -39,9 +39,9 @@ mod way_in;
 pub use error::{Error, SendError};
 pub use fanout::redis_bridge::RedisEvent;
 pub use fanout::{CALLER_WRITES_ENV, Missed, set_caller_writes};
-#[cfg(feature = "godot")]
-pub(crate) use ids::IdMap;
 pub use ids::PeerId;
+#[cfg(feature = "godot")]
+pub(crate) use ids::{IdMap, IdSet};
 pub use observability::StatsSource;
 pub use observability::metrics::prometheus;
 pub use observability::stats::{Refused, Stats};

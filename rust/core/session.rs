@@ -20,6 +20,15 @@ use crate::core::policy::limits::{Buffers, ConnectionLimits};
 use crate::core::policy::settings::Settings;
 use crate::core::resume::Registry;
 
+/// A peer whose connection ended, as its task reports it.
+pub(crate) struct Departure {
+    pub peer: Arc<PeerShared>,
+    /// Both close frames were exchanged.
+    pub clean: bool,
+    /// The groups it was in when it left, sorted (it is in none any more).
+    pub groups: Vec<String>,
+}
+
 /// What a connection task reports, in the order it happened.
 pub(crate) enum RawEvent {
     Connected(Arc<PeerShared>),
@@ -29,7 +38,7 @@ pub(crate) enum RawEvent {
         code: u16,
         reason: String,
     },
-    Disconnected(Arc<PeerShared>, bool),
+    Disconnected(Departure),
     /// A session's connection broke: the peer waits for its client to come back.
     Away(Arc<PeerShared>),
     /// A session's client came back.

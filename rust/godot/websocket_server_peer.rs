@@ -38,6 +38,8 @@ pub struct WebSocketServerPeer {
     /// The packet handed out by the last get_packet(); kept alive until the next call.
     last_packet: Bytes,
     upgrade_data: Variant,
+    /// Away as the server's signals told it (see [`WebSocketServerPeer::set_away`]).
+    away: bool,
     base: Base<PacketPeerExtension>,
 }
 
@@ -50,8 +52,14 @@ impl WebSocketServerPeer {
             was_string: false,
             last_packet: Bytes::new(),
             upgrade_data,
+            away: false,
             base,
         })
+    }
+
+    /// Away or back, as the server emits `client_away` or `client_back` for this peer.
+    pub(crate) fn set_away(&mut self, away: bool) {
+        self.away = away;
     }
 
     fn core(&self, method: &str) -> Option<&Peer> {
@@ -158,9 +166,11 @@ impl WebSocketServerPeer {
 
     /// Whether this client's connection broke and it may still come back
     /// ([member WebSocketServer.reconnect_grace_period]); it stays connected meanwhile.
+    /// As [method WebSocketServer.is_peer_away], it changes with the server's
+    /// [signal WebSocketServer.client_away] and [signal WebSocketServer.client_back].
     #[func]
     fn is_away(&self) -> bool {
-        self.peer.as_ref().is_some_and(|p| p.is_away())
+        self.away
     }
 
     /// Whether this client's connection agreed to compression (permessage-deflate: with

@@ -1,8 +1,9 @@
 """A session client written from README's "Reconnection" protocol alone, on Python
 `websockets`: sends COUNT numbered text messages at a steady pace through URL (a relay the
-test cuts now and then), expects every "echo:N" once and in order, then "end:COUNT", as the
-same peer across the cuts. Usage: session_client.py URL COUNT; prints a JSON summary and
-exits 0 on success."""
+test cuts or blackholes now and then), expects every "echo:N" once and in order, then
+"end:COUNT", as the same peer across the cuts. A link silent for twice the welcome's
+keepalive and a second is taken for broken. Usage: session_client.py URL COUNT; prints a
+JSON summary and exits 0 on success."""
 import asyncio
 import json
 import struct
@@ -22,16 +23,35 @@ class Session:
         self.log = []  # sent, not acknowledged; the first is message number self.first
         self.first = 1
         self.backs = 0
+        self.heard = time.monotonic()
 
-    async def _dial(self, query):
-        ws = await websockets.connect(f"{self.url}?{query}", max_size=None)
-        first = await asyncio.wait_for(ws.recv(), 5)
+    async def _dial(self, query, hello=None):
+        # A connection that brings no welcome within 5 s is given up (and tried again).
+        ws = await websockets.connect(f"{self.url}?{query}", max_size=None, open_timeout=5)
+        try:
+            if hello is not None:
+                await ws.send(hello)
+            first = await asyncio.wait_for(ws.recv(), 5)
+        except BaseException:
+            ws.transport.abort()
+            raise
         assert isinstance(first, bytes) and first[:2] == b"\x00\x02", first
         return ws, json.loads(first[2:].decode())
 
     async def open(self):
-        self.ws, self.welcome = await self._dial("gws=1")
-        assert self.welcome["v"] == 1 and self.welcome["session"], self.welcome
+        self.ws, self.welcome = await self._dial("gws=2")
+        assert self.welcome["v"] == 2 and self.welcome["session"], self.welcome
+        self.watch = asyncio.create_task(self._watch())
+
+    async def _watch(self):
+        """A link silent for twice the welcome's keepalive and a second is dead, though
+        its socket is open (a write into it may wait for ever): it is aborted, and the
+        next read comes back."""
+        while True:
+            await asyncio.sleep(0.25)
+            keepalive = self.welcome.get("keepalive", 0)
+            if self.ws is not None and keepalive and time.monotonic() - self.heard > 2 * keepalive + 1:
+                self.ws.transport.abort()
 
     def _forget_up_to(self, count):
         while self.first <= count and self.log:
@@ -74,6 +94,7 @@ class Session:
                     raise RuntimeError(f"closed by the server: {e.rcvd.code}")
                 self.ws = None
                 continue
+            self.heard = time.monotonic()
             if isinstance(frame, bytes) and frame[:1] == b"\x00":
                 if frame[1:2] == b"\x01" and len(frame) == 10:
                     self._forget_up_to(struct.unpack("<Q", frame[2:])[0])
@@ -92,8 +113,11 @@ class Session:
         pause = 0.05
         while True:
             try:
-                query = f"gws=1&gws_session={self.welcome['session']}&gws_received={self.received}"
-                self.ws, welcome = await self._dial(query)
+                # The peer's id in the query, the secret in the first frame (the hello).
+                query = f"gws=2&gws_return={self.welcome['id']}"
+                hello = b"\x00\x03" + bytes.fromhex(self.welcome["session"])
+                hello += struct.pack("<Q", self.received)
+                self.ws, welcome = await self._dial(query, hello)
                 break
             except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
                 if time.monotonic() > deadline:
@@ -101,6 +125,11 @@ class Session:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
         assert welcome["resumed"] and welcome["id"] == self.welcome["id"], welcome
+        assert welcome["session"] != self.welcome["session"], "a new secret at every return"
+        self.welcome = welcome
+        self.heard = time.monotonic()
+        # The welcome acknowledged at once: the old secret opens nothing after it.
+        await self.ws.send(b"\x00\x01" + struct.pack("<Q", self.received))
         self.acked = self.received
         self._forget_up_to(welcome["received"])
         self.backs += 1

@@ -17,6 +17,7 @@ pub struct Welcome {
     pub grace: f64,
     pub resumed: bool,
     pub received: u64,
+    pub keepalive: f64,
 }
 
 /// The value of `key` in the welcome's flat JSON object.
@@ -40,7 +41,19 @@ pub fn welcome(msg: &Message) -> Option<Welcome> {
         grace: field(json, "grace").parse().unwrap(),
         resumed: field(json, "resumed") == "true",
         received: field(json, "received").parse().unwrap(),
+        keepalive: field(json, "keepalive").parse().unwrap(),
     })
+}
+
+/// A returning client's hello: `00 03`, the secret's 16 bytes (from its hex form in the
+/// welcome), the number of game messages received (u64 little endian).
+pub fn hello(secret_hex: &str, received: u64) -> Message {
+    let mut b = vec![0u8, 3];
+    for i in (0..secret_hex.len()).step_by(2) {
+        b.push(u8::from_str_radix(&secret_hex[i..i + 2], 16).expect("a hex secret"));
+    }
+    b.extend_from_slice(&received.to_le_bytes());
+    Message::Binary(b.into())
 }
 
 /// A game message as a session sends it.
@@ -88,12 +101,14 @@ pub struct SessionClient {
     first: u64,
     ws: Option<Client>,
     pub reconnects: usize,
+    /// The close code of the last return the server turned away.
+    pub turned_away: Option<u16>,
 }
 
 impl SessionClient {
     /// Connects to `url` (a query of the game's own is kept) asking for a session.
     pub async fn open(url: &str) -> Self {
-        let mut client = Self::open_url(&with_query(url, "gws=1")).await;
+        let mut client = Self::open_url(&with_query(url, "gws=2")).await;
         client.url = url.to_string();
         client
     }
@@ -102,6 +117,11 @@ impl SessionClient {
     /// path alone).
     pub async fn open_url(url: &str) -> Self {
         let (ws, welcome) = Self::dial(url).await.expect("connect");
+        Self::with_connection(url, ws, welcome)
+    }
+
+    /// A client on a connection already open and welcomed (from [`SessionClient::dial_with`]).
+    pub fn with_connection(url: &str, ws: Client, welcome: Welcome) -> Self {
         SessionClient {
             url: url.split('?').next().unwrap().to_string(),
             welcome,
@@ -111,17 +131,37 @@ impl SessionClient {
             first: 1,
             ws: Some(ws),
             reconnects: 0,
+            turned_away: None,
         }
     }
 
-    async fn dial(url: &str) -> Option<(Client, Welcome)> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+    /// Connects to `url`; a returning client sends `hello` first. The welcome, or why
+    /// there is none: `Err(Some(code))` when the server turned the connection away with
+    /// a close frame, `Err(None)` when the connection failed.
+    pub async fn dial_with(
+        url: &str,
+        hello: Option<Message>,
+    ) -> Result<(Client, Welcome), Option<u16>> {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|_| None)?;
+        if let Some(hello) = hello {
+            ws.send(hello).await.map_err(|_| None)?;
+        }
         let first = tokio::time::timeout(Duration::from_secs(5), ws.next())
             .await
-            .ok()??
-            .ok()?;
+            .map_err(|_| None)?
+            .ok_or(None)?
+            .map_err(|_| None)?;
+        if let Message::Close(frame) = &first {
+            return Err(Some(frame.as_ref().map_or(1005, |f| f.code.into())));
+        }
         let welcome = welcome(&first).expect("the first frame is the welcome");
-        Some((ws, welcome))
+        Ok((ws, welcome))
+    }
+
+    async fn dial(url: &str) -> Option<(Client, Welcome)> {
+        Self::dial_with(url, None).await.ok()
     }
 
     pub fn id(&self) -> i32 {
@@ -232,20 +272,26 @@ impl SessionClient {
         self.ws.as_mut().unwrap().next().await.unwrap().unwrap()
     }
 
-    /// Comes back to the session (retrying for up to its grace period); the welcome, or
-    /// `None` when the server gave a new session instead (it is kept) or never answered.
+    /// Comes back to the session (retrying for up to its grace period): `gws_return`
+    /// names the peer, the hello proves it; then the welcome is acknowledged at once,
+    /// which tells the server the client has the welcome's new secret. The welcome, or
+    /// `None` when the server gave a new session instead (it is kept), turned the return
+    /// away, or never answered.
     pub async fn reconnect(&mut self) -> Option<Welcome> {
         self.ws = None;
-        let query = format!(
-            "gws=1&gws_session={}&gws_received={}",
-            self.welcome.session, self.received
-        );
-        let url = with_query(&self.url, &query);
+        let url = with_query(&self.url, &format!("gws=2&gws_return={}", self.welcome.id));
         let give_up = tokio::time::Instant::now() + Duration::from_secs_f64(self.welcome.grace);
         let mut pause = Duration::from_millis(5);
         let (ws, welcome) = loop {
-            if let Some(done) = Self::dial(&url).await {
-                break done;
+            let hello = hello(&self.welcome.session, self.received);
+            match Self::dial_with(&url, Some(hello)).await {
+                Ok(done) => break done,
+                // Turned away: the session cannot be resumed.
+                Err(Some(code)) => {
+                    self.turned_away = Some(code);
+                    return None;
+                }
+                Err(None) => {}
             }
             if tokio::time::Instant::now() >= give_up {
                 return None;
@@ -259,11 +305,17 @@ impl SessionClient {
             self.welcome = welcome;
             return None;
         }
+        // The welcome acknowledged at once (the old secret opens nothing after it).
+        if let Some(ws) = self.ws.as_mut()
+            && ws.send(ack(self.received)).await.is_err()
+        {
+            self.ws = None;
+        }
+        self.acked = self.received;
         // The server has received `welcome.received`: the rest again, in order.
         while self.first <= welcome.received && self.log.pop_front().is_some() {
             self.first += 1;
         }
-        self.acked = self.acked.min(self.received);
         let again: Vec<Message> = self.log.iter().cloned().collect();
         self.welcome = welcome.clone();
         for msg in again {

@@ -1,5 +1,5 @@
 // A browser WebSocket whose player survives a broken connection: the client side of
-// WebSocketServer's sessions (reconnect_grace_period), protocol version 1 as the addon's
+// WebSocketServer's sessions (reconnect_grace_period), protocol version 2 as the addon's
 // README ("Reconnection") writes it down. An ES module without dependencies.
 //
 //   import { SessionSocket } from './websocket_session.js';
@@ -13,13 +13,18 @@
 //
 // When the connection breaks, it comes back by itself with backoff while the server's grace
 // lasts: the same id, every message the server sent meanwhile delivered first, every message
-// sent meanwhile delivered to the server once, in order.
+// sent meanwhile delivered to the server once, in order. A link that goes silent (nothing,
+// not even the server's keepalive, for twice the welcome's `keepalive` and a second) is
+// taken for broken: browsers cannot see the server's pings.
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 const ACK_EVERY = 32;
 const ACK_DELAY_MS = 100;
 const FIRST_RETRY_MS = 100;
 const MAX_RETRY_MS = 2000;
+/** How long a connection may take to bring the server's welcome: a return that takes longer
+ * is given up and tried again; a first connection that does is over (1006). */
+export const CONNECT_TIMEOUT_MS = 5000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -43,7 +48,10 @@ export class SessionSocket extends EventTarget {
     this._first = 1;
     this._awaySince = 0;
     this._retryMs = FIRST_RETRY_MS;
-    this._dial(`gws=${PROTOCOL_VERSION}`);
+    this._keepaliveMs = 0;
+    this._heardAt = 0;
+    this._watch = null;
+    this._dial(`gws=${PROTOCOL_VERSION}`, null);
   }
 
   /** Sends a string (text) or an ArrayBuffer / typed array (binary). */
@@ -82,21 +90,35 @@ export class SessionSocket extends EventTarget {
     return this.url + (this.url.includes('?') ? '&' : '?') + query;
   }
 
-  _dial(query) {
+  /** Opens a connection; a returning client's `hello` goes first. */
+  _dial(query, hello) {
     const ws = new WebSocket(this._query(query), this.protocols);
     ws.binaryType = 'arraybuffer';
     this._ws = ws;
     let welcomed = false;
+    if (hello) ws.onopen = () => ws.send(hello);
+    // No welcome in time: the attempt is given up, as a connection that broke.
+    const timer = setTimeout(() => {
+      if (ws !== this._ws || welcomed) return;
+      this._ws = null;
+      ws.onclose = null;
+      ws.onmessage = null;
+      ws.close();
+      this._closed(1006, 'no welcome from the server in time', false);
+    }, CONNECT_TIMEOUT_MS);
     ws.onmessage = (e) => {
       if (ws !== this._ws) return;
+      this._heardAt = Date.now();
       if (!welcomed) {
         welcomed = true;
+        clearTimeout(timer);
         this._welcome(e.data);
         return;
       }
       this._frame(e.data);
     };
     ws.onclose = (e) => {
+      clearTimeout(timer);
       if (ws !== this._ws) return;
       this._ws = null;
       this._closed(e.code, e.reason, e.wasClean && e.code !== 1006);
@@ -131,12 +153,17 @@ export class SessionSocket extends EventTarget {
     this.id = w.id;
     this.gracePeriod = w.grace;
     this._session = w.session;
+    this._keepaliveMs = (w.keepalive || 0) * 1000;
     this._retryMs = FIRST_RETRY_MS;
     this.state = 'connected';
+    this._startWatch();
     if (!returning) {
       this._emit('open', { id: this.id });
       return;
     }
+    // The welcome acknowledged at once: the server then knows this client has the new
+    // secret, and the old one opens nothing.
+    this._ack(true);
     // The server has what it received: the rest again, in order.
     this._forgetUpTo(w.received);
     for (const [bytes2, isText] of this._log) this._write(bytes2, isText);
@@ -175,10 +202,12 @@ export class SessionSocket extends EventTarget {
     }
   }
 
-  _ack() {
+  /** Acknowledges what was received: when anything is new, or always (`force`). */
+  _ack(force = false) {
     clearTimeout(this._ackTimer);
     this._ackTimer = null;
-    if (this.state !== 'connected' || this._received === this._acked) return;
+    if (this.state !== 'connected' || !this._ws) return;
+    if (!force && this._received === this._acked) return;
     const ack = new Uint8Array(10);
     ack[1] = 1;
     new DataView(ack.buffer).setBigUint64(2, BigInt(this._received), true);
@@ -193,6 +222,26 @@ export class SessionSocket extends EventTarget {
     }
   }
 
+  /** Watches for a silent link while a session is connected. */
+  _startWatch() {
+    clearInterval(this._watch);
+    this._watch = null;
+    if (!this._session || !this._keepaliveMs) return;
+    this._heardAt = Date.now();
+    this._watch = setInterval(() => {
+      if (this.state !== 'connected' || !this._ws) return;
+      if (Date.now() - this._heardAt > 2 * this._keepaliveMs + 1000) {
+        // Silent for too long: the link is dead, though the browser has not noticed.
+        const ws = this._ws;
+        this._ws = null;
+        ws.onclose = null;
+        ws.onmessage = null;
+        ws.close();
+        this._closed(1006, 'silent link', false);
+      }
+    }, 500);
+  }
+
   _closed(code, reason, clean) {
     switch (this.state) {
       case 'connected':
@@ -200,6 +249,8 @@ export class SessionSocket extends EventTarget {
           this._finish(clean ? code : 1006, reason);
           return;
         }
+        clearInterval(this._watch);
+        this._watch = null;
         this.state = 'away';
         this._awaySince = Date.now();
         this._retryMs = FIRST_RETRY_MS;
@@ -207,6 +258,11 @@ export class SessionSocket extends EventTarget {
         this._retry(0);
         return;
       case 'away':
+        // The server turned the return away (4002): the session cannot be resumed.
+        if (clean && code === 4002) {
+          this._finish(code, reason);
+          return;
+        }
         this._retry(this._retryMs);
         this._retryMs = Math.min(this._retryMs * 2, MAX_RETRY_MS);
         return;
@@ -222,14 +278,25 @@ export class SessionSocket extends EventTarget {
         this._finish(1006, "could not come back within the server's grace period");
         return;
       }
-      this._acked = this._received; // the query says it
-      this._dial(`gws=${PROTOCOL_VERSION}&gws_session=${this._session}&gws_received=${this._received}`);
+      this._acked = this._received; // the hello says it
+      this._dial(`gws=${PROTOCOL_VERSION}&gws_return=${this.id}`, this._hello());
     }, delay);
+  }
+
+  /** A returning client's first frame: 00 03, the secret (16 bytes), what it received. */
+  _hello() {
+    const hello = new Uint8Array(26);
+    hello[1] = 3;
+    for (let i = 0; i < 16; i++) hello[2 + i] = parseInt(this._session.substr(2 * i, 2), 16);
+    new DataView(hello.buffer).setBigUint64(18, BigInt(this._received), true);
+    return hello;
   }
 
   _finish(code, reason) {
     clearTimeout(this._ackTimer);
     this._ackTimer = null;
+    clearInterval(this._watch);
+    this._watch = null;
     this._ws = null;
     this.state = 'closed';
     this._emit('close', { code, reason });

@@ -8,7 +8,9 @@ extends Node
 ## by itself with backoff while the server's grace lasts, and it is the same player again:
 ## the same id, every message the server sent meanwhile delivered first, every message
 ## sent meanwhile delivered to the server once, in order. The game only sees messages and
-## the [signal away] / [signal back] moments.
+## the [signal away] / [signal back] moments. A link that goes silent (nothing, not even
+## the server's keepalive, for twice the welcome's [code]keepalive[/code] and a second) is
+## taken for broken.
 ## [codeblock]
 ## var client := WebSocketSessionClient.new()
 ##
@@ -36,8 +38,10 @@ signal message_received(message: Variant)
 signal away
 ## The client is back in its session: nothing was lost.
 signal back
-## It is over: a clean close by either side, the server's grace ran out, or the server no
-## longer had the session. [param code] is the close code (1006 for a broken connection).
+## It is over: a clean close by either side, the server's grace ran out, the server no
+## longer had the session (4000) or turned the return away (4002), or another connection
+## of this session replaced this one (4001). [param code] is the close code (1006 for a
+## broken connection).
 signal closed(code: int, reason: String)
 
 enum State {
@@ -50,7 +54,7 @@ enum State {
 }
 
 ## The protocol version this client speaks.
-const PROTOCOL_VERSION := 1
+const PROTOCOL_VERSION := 2
 const _ACK_EVERY := 32
 const _ACK_DELAY_MS := 100
 const _FIRST_RETRY_MS := 100
@@ -66,6 +70,9 @@ var grace_period := 0.0
 var supported_protocols := PackedStringArray()
 ## Inbound and outbound buffer size of each connection, in bytes.
 var buffer_size := 1 << 20
+## Seconds a connection may take to bring the server's welcome. A return that takes longer
+## is given up and tried again; a first connection that does is over (1006).
+var connect_timeout := 5.0
 
 var _url := ""
 var _tls: TLSOptions
@@ -80,6 +87,10 @@ var _last_ack_ms := 0
 var _log: Array = []
 var _first := 1
 var _away_since_ms := 0
+var _keepalive_ms := 0
+var _heard_ms := 0
+var _hello_sent := false
+var _dialed_ms := 0
 var _retry_at_ms := 0
 var _retry_ms := _FIRST_RETRY_MS
 
@@ -149,10 +160,17 @@ func poll() -> void:
 	_ws.poll()
 	match _ws.get_ready_state():
 		WebSocketPeer.STATE_OPEN:
+			if state == State.AWAY and not _hello_sent:
+				_ws.send(_hello())
+				_hello_sent = true
 			_read()
 			_acknowledge(false)
+			_watch()
 		WebSocketPeer.STATE_CLOSED:
 			_on_closed()
+			return
+	if _ws != null and not _welcomed and Time.get_ticks_msec() - _dialed_ms > int(connect_timeout * 1000.0):
+		_give_up_attempt()
 
 
 func _send(data: PackedByteArray, is_text: bool) -> Error:
@@ -193,6 +211,8 @@ func _dial(url: String) -> Error:
 	_ws.outbound_buffer_size = buffer_size
 	_ws.max_queued_packets = 65535
 	_welcomed = false
+	_hello_sent = false
+	_dialed_ms = Time.get_ticks_msec()
 	var err := _ws.connect_to_url(url, _tls)
 	if err != OK:
 		_ws = null
@@ -201,6 +221,7 @@ func _dial(url: String) -> Error:
 
 func _read() -> void:
 	while _ws != null and _ws.get_available_packet_count() > 0:
+		_heard_ms = Time.get_ticks_msec()
 		var packet := _ws.get_packet()
 		var is_text := _ws.was_string_packet()
 		if not _welcomed:
@@ -239,11 +260,16 @@ func _welcome(packet: PackedByteArray, is_text: bool) -> void:
 	id = int(json.get("id", 0))
 	grace_period = float(json.get("grace", 0.0))
 	_session = str(json.get("session", ""))
+	_keepalive_ms = int(float(json.get("keepalive", 0.0)) * 1000.0)
+	_heard_ms = Time.get_ticks_msec()
 	_retry_ms = _FIRST_RETRY_MS
 	state = State.CONNECTED
 	if not returning:
 		connected.emit(id)
 		return
+	# The welcome acknowledged at once: the server then knows this client has the new
+	# secret, and the old one opens nothing.
+	_acknowledge(true)
 	# The server has what it received: the rest again, in order.
 	_forget_up_to(int(json.get("received", 0)))
 	for entry in _log:
@@ -258,7 +284,7 @@ func _forget_up_to(count: int) -> void:
 
 
 func _acknowledge(force: bool) -> void:
-	if state != State.CONNECTED or _session == "" or _received == _acked:
+	if state != State.CONNECTED or _session == "" or (_received == _acked and not force):
 		return
 	var now := Time.get_ticks_msec()
 	if force or _received - _acked >= _ACK_EVERY or now - _last_ack_ms >= _ACK_DELAY_MS:
@@ -289,11 +315,25 @@ func _on_closed() -> void:
 			_retry_at_ms = _away_since_ms
 			away.emit()
 		State.AWAY:
+			# The server turned the return away: the session cannot be resumed.
+			if clean and code == 4002:
+				_finish(code, reason)
+				return
 			# A connection that broke before (or right after) its welcome: try again.
 			_retry_at_ms = Time.get_ticks_msec() + _retry_ms
 			_retry_ms = mini(_retry_ms * 2, _MAX_RETRY_MS)
 		State.CLOSING:
 			_finish(code if clean else 1006, reason)
+
+
+# A connection that brought no welcome in time (a silent link, a server that hangs).
+func _give_up_attempt() -> void:
+	_ws = null
+	if state == State.AWAY:
+		_retry_at_ms = Time.get_ticks_msec() + _retry_ms
+		_retry_ms = mini(_retry_ms * 2, _MAX_RETRY_MS)
+	else:
+		_finish(1006, "no welcome from the server within %s s" % connect_timeout)
 
 
 func _retry() -> void:
@@ -303,11 +343,35 @@ func _retry() -> void:
 		return
 	if now < _retry_at_ms:
 		return
-	_acked = _received  # the query says it
-	var query := "gws=%d&gws_session=%s&gws_received=%d" % [PROTOCOL_VERSION, _session, _received]
+	_acked = _received  # the hello says it
+	var query := "gws=%d&gws_return=%d" % [PROTOCOL_VERSION, id]
 	if _dial(_with_query(query)) != OK:
 		_retry_at_ms = now + _retry_ms
 		_retry_ms = mini(_retry_ms * 2, _MAX_RETRY_MS)
+
+
+# A returning client's first frame: 00 03, the secret (16 bytes), what it received.
+func _hello() -> PackedByteArray:
+	var hello := PackedByteArray([0, 3])
+	hello.append_array(_session.hex_decode())
+	var count := PackedByteArray([0, 0, 0, 0, 0, 0, 0, 0])
+	count.encode_u64(0, _received)
+	hello.append_array(count)
+	return hello
+
+
+# A session's link silent for too long is dead, though the socket has not noticed.
+func _watch() -> void:
+	if state != State.CONNECTED or _session == "" or _keepalive_ms == 0:
+		return
+	if Time.get_ticks_msec() - _heard_ms <= 2 * _keepalive_ms + 1000:
+		return
+	_ws = null
+	state = State.AWAY
+	_away_since_ms = Time.get_ticks_msec()
+	_retry_ms = _FIRST_RETRY_MS
+	_retry_at_ms = _away_since_ms
+	away.emit()
 
 
 func _finish(code: int, reason: String) -> void:

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep, sleep_until, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 
-use super::{RunEnd, Ws, run, websocket};
+use super::{RunEnd, Ws, run};
 use crate::core::peer::{PeerShared, ReadyState};
 use crate::core::resume::wire::{self, Welcome};
 use crate::core::resume::{Resumable, Returning};
@@ -20,21 +20,83 @@ use crate::core::session::{RawEvent, Session, stopped};
 
 /// How long a session waits before acknowledging fewer than a batch of messages.
 const ACK_DELAY: Duration = Duration::from_millis(100);
+/// How often a session's connection carries the server's keepalive when the heartbeat is
+/// off (with it on, every `heartbeat_interval`).
+const KEEPALIVE: Duration = Duration::from_secs(5);
+
+/// How often the server sends its keepalive on a session's connection.
+pub(super) fn keepalive(session: &Session) -> Duration {
+    match session.settings.heartbeat() {
+        d if d.is_zero() => KEEPALIVE,
+        d => d,
+    }
+}
 
 /// The welcome for `peer`'s client: its session, or none when `grace` is zero.
-pub(super) fn welcome(peer: &PeerShared, grace: Duration, resumed: bool) -> Bytes {
-    let session = peer.resumable.as_ref();
+pub(super) fn welcome(peer: &PeerShared, session: &Session, resumed: bool) -> Bytes {
+    let state = peer.resumable.as_ref();
     wire::welcome(&Welcome {
         id: peer.id,
-        token: session.map(|s| s.token),
-        grace: if session.is_some() {
-            grace
-        } else {
-            Duration::ZERO
+        token: state.map(|s| s.token()),
+        grace: match state {
+            Some(_) => session.settings.reconnect_grace(),
+            None => Duration::ZERO,
         },
         resumed,
-        received: session.map_or(0, |s| s.ack_now()),
+        received: state.map_or(0, |s| s.ack_now()),
+        keepalive: match state {
+            Some(_) => keepalive(session),
+            None => Duration::ZERO,
+        },
     })
+}
+
+/// A connection that claims to return as a session's peer (`state`): its first frame,
+/// within the handshake's `deadline`, must be a hello with the session's secret; the
+/// peer's task then takes it over. Anything else is closed with `CLOSE_NOT_RESUMED`,
+/// and the session is untouched. Whether the connection was taken over.
+pub(super) async fn come_back(
+    mut ws: Ws,
+    remote: std::net::SocketAddr,
+    deflate: Option<crate::core::compression::Agreed>,
+    state: &Resumable,
+    session: &Session,
+    deadline: Instant,
+) -> bool {
+    let hello = match timeout_at(deadline, ws.next()).await {
+        Ok(Some(Ok(WsMessage::Binary(data)))) => wire::hello(&data, false),
+        _ => None,
+    };
+    let refused = match hello {
+        // A count the client cannot have turns it away before the live connection is
+        // replaced.
+        Some((token, received)) if state.proves(&token) && state.in_step(received) => {
+            let back = Returning {
+                ws: Box::new(ws),
+                remote,
+                received,
+                deflate,
+                token,
+            };
+            match state.hand_over(back) {
+                Ok(()) => return true,
+                // The session ended meanwhile.
+                Err(back) => *back.ws,
+            }
+        }
+        _ => ws,
+    };
+    not_resumed(refused, session, "this session cannot be resumed").await;
+    false
+}
+
+/// Turns a return away: a close frame with `CLOSE_NOT_RESUMED`, then the end.
+async fn not_resumed(mut ws: Ws, session: &Session, reason: &str) {
+    let frame = CloseFrame {
+        code: wire::CLOSE_NOT_RESUMED.into(),
+        reason: reason.into(),
+    };
+    let _ = timeout(session.close_timeout, ws.close(Some(frame))).await;
 }
 
 /// Serves a session's peer over its connections until the session ends; whether it
@@ -69,8 +131,7 @@ pub(super) async fn serve_session(
             };
             match reopen(returning, peer, state, session).await {
                 Reopened::Yes(ws) => break *ws,
-                Reopened::Broken => {}
-                Reopened::OutOfStep => return false,
+                Reopened::No => {}
             }
         };
         drop(lending);
@@ -123,14 +184,13 @@ async fn wait_for_return(
 
 enum Reopened {
     Yes(Box<Ws>),
-    /// The new connection failed before it was ready: wait for another.
-    Broken,
-    /// The client claims messages it cannot have: the session ends.
-    OutOfStep,
+    /// The new connection failed before it was ready, or claimed messages it cannot
+    /// have (it was turned away): wait for another.
+    No,
 }
 
-/// Takes a returning connection over: the welcome with what the server has received,
-/// then every message the client has not received, in order.
+/// Takes a returning connection over: the welcome with a new secret and what the server
+/// has received, then every message the client has not received, in order.
 async fn reopen(
     returning: Returning,
     peer: &PeerShared,
@@ -138,29 +198,25 @@ async fn reopen(
     session: &Session,
 ) -> Reopened {
     let Returning {
-        stream,
-        leftover,
+        ws,
         remote,
         received,
         deflate,
+        token,
     } = returning;
-    peer.set_deflate(deflate);
-    let mut ws = websocket(stream, leftover, deflate, session).await;
+    let mut ws = *ws;
     let Some(missed) = state.unreceived(received) else {
-        let frame = CloseFrame {
-            code: 1008.into(),
-            reason: "session out of step".into(),
-        };
-        let _ = timeout(session.close_timeout, ws.close(Some(frame))).await;
-        return Reopened::OutOfStep;
+        not_resumed(ws, session, "the count of messages received is out of step").await;
+        return Reopened::No;
     };
+    peer.set_deflate(deflate);
     // What the client has is acknowledged.
     if let Some((packets, bytes)) = state.acknowledged(received) {
         peer.sent(packets, bytes);
     }
-    let grace = session.settings.reconnect_grace();
+    state.renew(token);
     let written = timeout(session.handshake_timeout, async {
-        ws.feed(WsMessage::Binary(welcome(peer, grace, true)))
+        ws.feed(WsMessage::Binary(welcome(peer, session, true)))
             .await?;
         for (data, is_text) in missed {
             let msg = match is_text {
@@ -173,7 +229,7 @@ async fn reopen(
     })
     .await;
     if !matches!(written, Ok(Ok(()))) {
-        return Reopened::Broken;
+        return Reopened::No;
     }
     peer.set_remote(remote);
     peer.touch();
@@ -186,21 +242,25 @@ pub(super) enum Moment {
     Returned,
     /// Messages received wait for their acknowledgement.
     AckDue,
+    /// Time for the server's keepalive.
+    Keepalive,
 }
 
-/// The next [`Moment`] of a session's peer; never for a plain peer. Boxed, so that a plain
-/// peer's connection task does not carry a session's timers.
-pub(super) async fn moment(peer: &PeerShared) -> Moment {
+/// The next [`Moment`] of a session's peer, its keepalive due at `keepalive_at`; never
+/// for a plain peer. Boxed, so that a plain peer's connection task does not carry a
+/// session's timers.
+pub(super) async fn moment(peer: &PeerShared, keepalive_at: Instant) -> Moment {
     match &peer.resumable {
-        Some(state) => Box::pin(next_moment(state)).await,
+        Some(state) => Box::pin(next_moment(state, keepalive_at)).await,
         None => std::future::pending().await,
     }
 }
 
-async fn next_moment(state: &Resumable) -> Moment {
+async fn next_moment(state: &Resumable, keepalive_at: Instant) -> Moment {
     tokio::select! {
         _ = state.returned() => Moment::Returned,
         _ = ack_due(state) => Moment::AckDue,
+        _ = sleep_until(keepalive_at) => Moment::Keepalive,
     }
 }
 

@@ -28,9 +28,9 @@ use crate::core::observability::stats::Refused;
 use crate::core::peer::{Command, Peer, PeerShared, ReadyState, ServerParts};
 use crate::core::policy::limits::Slot;
 use crate::core::policy::rate::RateLimiter;
-use crate::core::resume::{Resumable, Returning, wire};
+use crate::core::resume::{Resumable, wire};
 use crate::core::runtime;
-use crate::core::session::{RawEvent, Session, stopped};
+use crate::core::session::{Departure, RawEvent, Session, stopped};
 use crate::core::socket::inflating::Inflating;
 use crate::core::socket::stream::ServerStream;
 use crate::core::way_in::opening::{LINGER, Opened, linger, open};
@@ -92,34 +92,19 @@ pub(crate) async fn serve(
             return;
         }
     };
-    // A client coming back to its session: its peer's task takes the connection over.
-    let (stream, leftover) = match returning {
-        None => (stream, leftover),
-        Some((_, state)) => {
-            let received = ask.and_then(|a| a.resume).map_or(0, |(_, n)| n);
-            let back = Returning {
-                stream,
-                leftover,
-                remote,
-                received,
-                deflate,
-            };
-            match state.hand_over(back) {
-                Ok(()) => {
-                    if asked {
-                        session.push(RawEvent::UpgradeEnded(id));
-                    }
-                    return;
-                }
-                // The session ended meanwhile: a new one, unless this connection holds
-                // a slot lent for the return only (it then ends: the client tries again).
-                Err(_) if slot.provisional().is_some() => {
-                    return session.counters.refused(Refused::Limit);
-                }
-                Err(back) => (back.stream, back.leftover),
-            }
+    // A client coming back to its session: once its hello proves it, its peer's task
+    // takes the connection over; else it is turned away and the session is untouched.
+    if let Some((_, state)) = returning {
+        let ws = websocket(stream, leftover, deflate, &session).await;
+        let back = away::come_back(ws, remote, deflate, &state, &session, deadline).await;
+        if asked {
+            session.push(RawEvent::UpgradeEnded(id));
         }
-    };
+        if !back {
+            session.counters.refused(Refused::BadRequest);
+        }
+        return;
+    }
     let grace = session.settings.reconnect_grace();
     let resumable = (ask.is_some() && !grace.is_zero()).then(|| session.sessions.open(id));
     let secure = matches!(stream, ServerStream::Tls(_));
@@ -149,7 +134,7 @@ pub(crate) async fn serve(
     let first = if session.multiplayer {
         Some(Bytes::copy_from_slice(&multiplayer::id_message(id)))
     } else {
-        ask.map(|_| away::welcome(&peer, grace, false))
+        ask.map(|_| away::welcome(&peer, &session, false))
     };
     if let Some(first) = first
         && timeout(session.handshake_timeout, ws.send(WsMessage::Binary(first)))
@@ -217,8 +202,8 @@ impl Drop for Registered<'_> {
 }
 
 /// Ends a peer, however its task ends (even when dropped): counted, out of the fan-out's
-/// peers and groups, and only then reported, so that a game reading a group when it
-/// polls the `Disconnected` no longer finds the peer there.
+/// peers and groups, and only then reported (with the groups it was in), so that a game
+/// reading a group when it polls the `Disconnected` no longer finds the peer there.
 struct Disconnect<'a> {
     session: &'a Session,
     peer: Arc<PeerShared>,
@@ -228,12 +213,15 @@ struct Disconnect<'a> {
 impl Drop for Disconnect<'_> {
     fn drop(&mut self) {
         self.session.counters.left();
-        self.session.fanout.left(self.peer.id);
+        let groups = self.session.fanout.left(self.peer.id);
         self.peer.set_state(ReadyState::Closed);
         self.peer.commands.close();
         self.peer.resume.notify_one();
-        self.session
-            .push(RawEvent::Disconnected(self.peer.clone(), self.clean));
+        self.session.push(RawEvent::Disconnected(Departure {
+            peer: self.peer.clone(),
+            clean: self.clean,
+            groups,
+        }));
     }
 }
 
@@ -275,6 +263,9 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> RunEnd {
     let mut failing: Option<(u16, &'static str)> = None;
     // The wait before failing: made (and boxed) only then, as it is rare and large.
     let mut grace = None;
+    // A session's keepalive (a plain peer never has one).
+    let keepalive = away::keepalive(session);
+    let mut keepalive_at = Instant::now() + keepalive;
     loop {
         let (mut sink, mut stream) = ws.split();
         let outcome = {
@@ -318,10 +309,14 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> RunEnd {
                     }
                     _ = &mut close_timer => break Outcome::Done(false),
                     _ = peer.kill.notified() => break Outcome::Done(false),
-                    moment = away::moment(peer) => match moment {
+                    moment = away::moment(peer, keepalive_at.into()) => match moment {
                         away::Moment::Returned => break Outcome::Ended(RunEnd::Replaced),
                         away::Moment::AckDue => {
                             let _ = peer.commands.send(Command::Ack);
+                        }
+                        away::Moment::Keepalive => {
+                            keepalive_at += keepalive;
+                            let _ = peer.commands.send(Command::Keepalive);
                         }
                     },
                 }

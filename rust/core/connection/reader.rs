@@ -146,20 +146,26 @@ fn handle(
     };
     let data = match &peer.resumable {
         None => data,
-        Some(session) => match wire::incoming(data, is_text) {
-            Incoming::Data(data) => {
-                session.received_one();
-                data
-            }
-            Incoming::Ack(count) => {
-                match session.acknowledged(count) {
-                    Some((packets, bytes)) => peer.sent(packets, bytes),
-                    None => return Err(Outcome::Fail(1008, "acknowledged more than was sent")),
+        Some(session) => {
+            // Whatever comes after a welcome shows that the client has its secret.
+            session.confirmed();
+            match wire::incoming(data, is_text) {
+                Incoming::Data(data) => {
+                    session.received_one();
+                    data
                 }
-                return Ok(None);
+                Incoming::Ack(count) => {
+                    match session.acknowledged(count) {
+                        Some((packets, bytes)) => peer.sent(packets, bytes),
+                        None => {
+                            return Err(Outcome::Fail(1008, "acknowledged more than was sent"));
+                        }
+                    }
+                    return Ok(None);
+                }
+                Incoming::Ignored => return Ok(None),
             }
-            Incoming::Ignored => return Ok(None),
-        },
+        }
     };
     peer.unread_packets.fetch_add(1, Ordering::AcqRel);
     peer.unread_bytes.fetch_add(data.len(), Ordering::AcqRel);

@@ -72,6 +72,12 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
                         }
                     }
                 }
+                Command::Keepalive => {
+                    let keepalive = WsMessage::Binary(wire::keepalive());
+                    if sink.feed(keepalive).await.is_err() {
+                        return WriteEnd::Failed;
+                    }
+                }
                 Command::Ping(payload) => {
                     let ping = WsMessage::Ping(Bytes::copy_from_slice(&payload));
                     if sink.feed(ping).await.is_err() {

@@ -106,17 +106,23 @@ impl Fanout {
         self.peers.write().insert(peer.id, peer.clone());
     }
 
-    /// A peer's connection ended: it leaves every group. Both locks are held together
-    /// (peers, then groups, as everywhere), so that [`Fanout::add_to_group`] either comes
-    /// before and is undone here, or comes after and finds the peer gone.
-    pub fn left(&self, id: PeerId) {
+    /// A peer's connection ended: it leaves every group; the groups it was in, sorted.
+    /// Both locks are held together (peers, then groups, as everywhere), so that
+    /// [`Fanout::add_to_group`] either comes before and is undone here, or comes after and
+    /// finds the peer gone.
+    pub fn left(&self, id: PeerId) -> Vec<String> {
         let mut peers = self.peers.write();
         peers.remove(&id);
+        let mut was_in = Vec::new();
         let mut groups = self.groups.write();
-        groups.retain(|_, members| {
-            members.remove(&id);
+        groups.retain(|name, members| {
+            if members.remove(&id) {
+                was_in.push(name.clone());
+            }
             !members.is_empty()
         });
+        was_in.sort();
+        was_in
     }
 
     /// Queues a fan-out. Cost on the caller's thread: one queue push.

@@ -49,6 +49,8 @@ pub(crate) enum Command {
     Flush,
     /// Tell a session's client how many messages arrived.
     Ack,
+    /// Tell a session's client the link is alive (it sees a silent link as dead).
+    Keepalive,
 }
 
 /// What the caller's thread asks of a connection task, in order. A mutex-guarded queue

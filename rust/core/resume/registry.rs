@@ -1,39 +1,33 @@
-//! The live sessions of one server, by secret: how a returning connection finds its peer.
+//! The live sessions of one server, by peer id: how a returning connection finds the
+//! session it claims (its hello then proves it holds the secret).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use super::{Resumable, Token};
-use crate::core::ids::PeerId;
+use crate::core::ids::{IdMap, PeerId};
 
-/// Live sessions by secret, with their peer's id.
+/// Live sessions by their peer's id.
 #[derive(Default)]
-pub(crate) struct Registry(Mutex<HashMap<Token, (PeerId, Arc<Resumable>)>>);
+pub(crate) struct Registry(Mutex<IdMap<Arc<Resumable>>>);
 
 impl Registry {
     /// A new session for peer `id`, with a fresh secret.
     pub fn open(&self, id: PeerId) -> Arc<Resumable> {
-        let mut map = self.0.lock();
-        loop {
-            let token = Token::random();
-            if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(token) {
-                let state = Arc::new(Resumable::new(token));
-                slot.insert((id, state.clone()));
-                return state;
-            }
-        }
+        let state = Arc::new(Resumable::new(id, Token::random()));
+        self.0.lock().insert(id, state.clone());
+        state
     }
 
-    /// The session with this secret, if it is live.
-    pub fn find(&self, token: &Token) -> Option<(PeerId, Arc<Resumable>)> {
-        self.0.lock().get(token).cloned()
+    /// The live session of peer `id`, if it has one.
+    pub fn find(&self, id: PeerId) -> Option<Arc<Resumable>> {
+        self.0.lock().get(&id).cloned()
     }
 
-    /// The session is over: its secret opens nothing any more.
+    /// The session is over: it opens nothing any more.
     pub fn close(&self, state: &Resumable) {
-        self.0.lock().remove(&state.token);
+        self.0.lock().remove(&state.id);
         state.end();
     }
 }

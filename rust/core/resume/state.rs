@@ -10,21 +10,44 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use tokio_tungstenite::WebSocketStream;
+
 use super::Token;
 use crate::core::compression::Agreed;
-use crate::core::socket::stream::ServerStream;
+use crate::core::ids::PeerId;
+use crate::core::socket::inflating::Inflating;
 
-/// A connection that presented a live session, for the session's peer to take over.
+/// A connection whose hello proved a live session, for the session's peer to take over.
 pub(crate) struct Returning {
-    pub stream: ServerStream,
-    /// Bytes the client sent after its request.
-    pub leftover: Vec<u8>,
+    /// The WebSocket, its hello read (boxed: it waits in a slot, and is large).
+    pub ws: Box<WebSocketStream<Inflating>>,
     /// Where it comes from now.
     pub remote: SocketAddr,
     /// Game messages of the session the client says it has received.
     pub received: u64,
     /// permessage-deflate as agreed on the new connection.
     pub deflate: Option<Agreed>,
+    /// The secret its hello presented.
+    pub token: Token,
+}
+
+impl ReplayLog {
+    /// How many kept messages a client that received `count` has already; `None` when
+    /// it cannot have received that many (fewer than acknowledged, more than written).
+    fn skip(&self, count: u64) -> Option<usize> {
+        let acknowledged = self.first - 1;
+        let written = acknowledged + self.entries.len() as u64;
+        (acknowledged..=written)
+            .contains(&count)
+            .then(|| (count - acknowledged) as usize)
+    }
+}
+
+/// A session's secrets: the one the last welcome gave, and the one before it, which
+/// still opens the session until the client shows that it got that welcome.
+struct Secrets {
+    current: Token,
+    previous: Option<Token>,
 }
 
 /// Messages written and not acknowledged: the one numbered `first` at the front.
@@ -37,7 +60,11 @@ struct ReplayLog {
 /// The state of one session, shared by its peer's task, the reader, the writer and a
 /// returning connection's task.
 pub(crate) struct Resumable {
-    pub token: Token,
+    /// The session's peer.
+    pub id: PeerId,
+    secrets: Mutex<Secrets>,
+    /// A renewed secret waits for the client to show it has it.
+    unconfirmed: AtomicBool,
     log: Mutex<ReplayLog>,
     /// Game messages received from the client in this session.
     received: AtomicU64,
@@ -53,9 +80,14 @@ pub(crate) struct Resumable {
 }
 
 impl Resumable {
-    pub fn new(token: Token) -> Self {
+    pub fn new(id: PeerId, token: Token) -> Self {
         Resumable {
-            token,
+            id,
+            secrets: Mutex::new(Secrets {
+                current: token,
+                previous: None,
+            }),
+            unconfirmed: AtomicBool::new(false),
             log: Mutex::new(ReplayLog {
                 first: 1,
                 entries: VecDeque::new(),
@@ -68,6 +100,41 @@ impl Resumable {
             returning: Mutex::new(None),
             returned: Notify::new(),
             ended: AtomicBool::new(false),
+        }
+    }
+
+    /// The secret the next welcome gives.
+    pub fn token(&self) -> Token {
+        self.secrets.lock().current
+    }
+
+    /// Whether `presented` opens this session: its secret, or the one before it while the
+    /// client may not have got the welcome that replaced it.
+    pub fn proves(&self, presented: &Token) -> bool {
+        let secrets = self.secrets.lock();
+        // Both compared, in constant time, whichever matches.
+        let current = secrets.current.matches(presented);
+        let previous = secrets.previous.is_some_and(|p| p.matches(presented));
+        current | previous
+    }
+
+    /// A return with `presented` was taken: a new secret for its welcome. `presented`
+    /// still opens the session until [`Resumable::confirmed`] (the welcome may be lost).
+    pub fn renew(&self, presented: Token) {
+        let mut secrets = self.secrets.lock();
+        secrets.previous = Some(presented);
+        secrets.current = Token::random();
+        self.unconfirmed.store(true, Ordering::Release);
+    }
+
+    /// The client spoke on the connection its last welcome came on: it has the secret
+    /// of that welcome, and the one before opens nothing any more. Cheap when nothing
+    /// waits for it (every frame of a session calls it).
+    pub fn confirmed(&self) {
+        if self.unconfirmed.load(Ordering::Acquire)
+            && self.unconfirmed.swap(false, Ordering::AcqRel)
+        {
+            self.secrets.lock().previous = None;
         }
     }
 
@@ -103,12 +170,14 @@ impl Resumable {
     /// was written).
     pub fn unreceived(&self, count: u64) -> Option<Vec<(Bytes, bool)>> {
         let log = self.log.lock();
-        let written = log.first - 1 + log.entries.len() as u64;
-        if count + 1 < log.first || count > written {
-            return None;
-        }
-        let skip = (count + 1 - log.first) as usize;
+        let skip = log.skip(count)?;
         Some(log.entries.iter().skip(skip).cloned().collect())
+    }
+
+    /// Whether a client may have received `count` game messages of the session: no fewer
+    /// than it acknowledged, no more than were written.
+    pub fn in_step(&self, count: u64) -> bool {
+        self.log.lock().skip(count).is_some()
     }
 
     /// Forgets every kept message (the session ended); how many messages and bytes.
@@ -202,7 +271,7 @@ mod tests {
 
     #[test]
     fn acknowledged_messages_are_forgotten_and_the_rest_replayed_in_order() {
-        let r = Resumable::new(Token::random());
+        let r = Resumable::new(2, Token::random());
         for n in 1..=5 {
             r.written(msg(n), false);
         }
@@ -214,29 +283,36 @@ mod tests {
         assert_eq!(r.unreceived(2).unwrap().len(), 3);
         assert!(r.unreceived(1).is_none(), "fewer than it acknowledged");
         assert!(r.unreceived(6).is_none(), "more than was written");
+        assert!(r.unreceived(u64::MAX).is_none() && !r.in_step(u64::MAX));
+        assert!(r.in_step(2) && r.in_step(5) && !r.in_step(1));
         assert_eq!(r.forget(), (3, 12));
         assert_eq!(r.unreceived(5).unwrap().len(), 0);
     }
 
     /// A returning connection over a real loopback socket.
     async fn returning() -> Returning {
+        use crate::core::socket::stream::ServerStream;
+        use tokio_tungstenite::tungstenite::protocol::Role;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
+        let remote = tcp.local_addr().unwrap();
+        let (stream, leftover) = Inflating::new(ServerStream::Plain(tcp), Vec::new(), false, 1024);
+        let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, None).await;
         Returning {
-            remote: tcp.local_addr().unwrap(),
-            stream: ServerStream::Plain(tcp),
-            leftover: Vec::new(),
+            ws: Box::new(ws),
+            remote,
             received: 0,
             deflate: None,
+            token: Token::random(),
         }
     }
 
     #[tokio::test]
     async fn a_wake_left_from_a_return_already_taken_is_not_a_return() {
         use futures_util::FutureExt;
-        let r = Resumable::new(Token::random());
+        let r = Resumable::new(2, Token::random());
         // Handed over while nobody waits (the old connection's task was ending): the
         // wake is kept; then the connection is taken by the task's other path.
         assert!(r.hand_over(returning().await).is_ok());
@@ -250,8 +326,34 @@ mod tests {
     }
 
     #[test]
+    fn each_return_gets_a_new_secret_and_the_old_one_lasts_until_the_client_speaks() {
+        let first = Token::random();
+        let r = Resumable::new(2, first);
+        assert!(r.proves(&first) && !r.proves(&Token::random()));
+        r.renew(first);
+        let second = r.token();
+        assert!(!second.matches(&first));
+        // The welcome with the new one may be lost: both open the session for now.
+        assert!(r.proves(&first) && r.proves(&second));
+        r.confirmed();
+        assert!(
+            !r.proves(&first),
+            "the old secret opens nothing once confirmed"
+        );
+        assert!(r.proves(&second));
+        // A return with the secret before the last one (its welcome was lost).
+        r.renew(second);
+        let third = r.token();
+        r.renew(second);
+        assert!(
+            !r.proves(&third),
+            "a secret whose welcome never came is dead"
+        );
+    }
+
+    #[test]
     fn acknowledgements_follow_the_received_count() {
-        let r = Resumable::new(Token::random());
+        let r = Resumable::new(2, Token::random());
         assert_eq!(r.received_one(), 1);
         assert_eq!(r.received_one(), 2);
         assert_eq!(r.unacknowledged(), 2);

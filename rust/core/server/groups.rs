@@ -147,8 +147,13 @@ impl Server {
         }
     }
 
-    /// The groups a peer is in, sorted.
+    /// The groups a peer is in, sorted. A peer whose `Disconnected` the last `poll()`
+    /// reported answers the groups it was in when it left, until the next `poll()`, so
+    /// that every event of a batch (a `Back`, then the `Disconnected`) sees them.
     pub fn peer_groups(&self, id: PeerId) -> Vec<String> {
+        if let Some((_, groups)) = self.departed.get(&id) {
+            return groups.clone();
+        }
         self.listening
             .as_ref()
             .map(|l| l.session.fanout.groups_of(id))

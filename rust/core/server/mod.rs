@@ -19,7 +19,7 @@ use crate::core::policy::gate::{Decision, UpgradeRequest};
 use crate::core::policy::limits::{Buffers, ConnectionLimits};
 use crate::core::policy::settings::Settings;
 use crate::core::runtime;
-use crate::core::session::{self, RawEvent, Session};
+use crate::core::session::{self, Departure, RawEvent, Session};
 use crate::core::socket::tls::TlsConfig;
 
 mod compression;
@@ -126,16 +126,17 @@ pub struct Server {
     ids: Arc<IdGenerator>,
     listening: Option<Listening>,
     peers: IdMap<Peer>,
-    /// Peers whose `Disconnected` was in the last batch: still readable with
-    /// [`Server::peer`] until the next poll, so that a batch can be handled in order.
-    departed: IdMap<Peer>,
+    /// Peers whose `Disconnected` was in the last batch, with the groups they were in:
+    /// still readable with [`Server::peer`] and [`Server::peer_groups`] until the next
+    /// poll, so that a batch can be handled in order.
+    departed: IdMap<(Peer, Vec<String>)>,
     mp_inbox: VecDeque<(Arc<PeerShared>, Message)>,
     /// Upgrade requests waiting for the game's decision, with what the client offered.
     pending: IdMap<(oneshot::Sender<Decision>, Vec<String>)>,
     /// Recently decided requests, to tell "decided twice" from "unknown".
     decided: VecDeque<PeerId>,
     drain: Option<Drain>,
-    held_disconnects: Vec<(Arc<PeerShared>, bool)>,
+    held_disconnects: Vec<Departure>,
     scratch: Vec<RawEvent>,
 }
 
@@ -371,7 +372,9 @@ impl Server {
     /// one that reported its `Disconnected` (so every event of a batch can be handled, even
     /// for a client that came, spoke and left between two polls).
     pub fn peer(&self, id: PeerId) -> Option<&Peer> {
-        self.peers.get(&id).or_else(|| self.departed.get(&id))
+        self.peers
+            .get(&id)
+            .or_else(|| self.departed.get(&id).map(|(peer, _)| peer))
     }
 
     /// Whether a peer with this id is connected.

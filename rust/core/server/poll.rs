@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::{Event, Server};
 use crate::core::error::Error;
 use crate::core::peer::Peer;
-use crate::core::session::RawEvent;
+use crate::core::session::{Departure, RawEvent};
 
 /// A graceful stop under way.
 pub(super) struct Drain {
@@ -33,25 +33,20 @@ impl Server {
             return;
         }
         if !self.held_disconnects.is_empty() {
-            let (peers, departed) = (&mut self.peers, &mut self.departed);
-            self.held_disconnects.retain(|(p, clean)| {
-                if p.unread_packets.load(Ordering::Acquire) > 0 {
-                    return true;
+            let held = std::mem::take(&mut self.held_disconnects);
+            for departure in held {
+                if departure.peer.unread_packets.load(Ordering::Acquire) > 0 {
+                    self.held_disconnects.push(departure);
+                } else {
+                    self.report_departure(departure, out);
                 }
-                if let Some(peer) = peers.remove(&p.id) {
-                    departed.insert(p.id, peer);
-                }
-                out.push(Event::Disconnected {
-                    id: p.id,
-                    was_clean: *clean,
-                });
-                false
-            });
+            }
         }
         if let Some(l) = &self.listening {
             l.session.take(&mut self.scratch);
         }
-        for event in self.scratch.drain(..) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        for event in scratch.drain(..) {
             match event {
                 RawEvent::Connected(p) => {
                     out.push(Event::Connected {
@@ -84,23 +79,36 @@ impl Server {
                 RawEvent::Back(p) => out.push(Event::Back { id: p.id }),
                 RawEvent::Missed(missed) => out.push(Event::BroadcastMissed(missed)),
                 RawEvent::Redis(event) => out.push(Event::Redis(event)),
-                RawEvent::Disconnected(p, clean) => {
+                RawEvent::Disconnected(departure) => {
                     // Multiplayer: the disconnect waits until the peer's last packets
                     // have been read, so that SceneMultiplayer still accepts them.
-                    if self.multiplayer && p.unread_packets.load(Ordering::Acquire) > 0 {
-                        self.held_disconnects.push((p, clean));
+                    let unread = departure.peer.unread_packets.load(Ordering::Acquire) > 0;
+                    if self.multiplayer && unread {
+                        self.held_disconnects.push(departure);
                     } else {
-                        if let Some(peer) = self.peers.remove(&p.id) {
-                            self.departed.insert(p.id, peer);
-                        }
-                        out.push(Event::Disconnected {
-                            id: p.id,
-                            was_clean: clean,
-                        });
+                        self.report_departure(departure, out);
                     }
                 }
             }
         }
+        self.scratch = scratch;
+    }
+
+    /// A peer that left: out of the connected peers, kept (with the groups it was in)
+    /// until the next poll, and reported.
+    fn report_departure(&mut self, departure: Departure, out: &mut Vec<Event>) {
+        let Departure {
+            peer: p,
+            clean,
+            groups,
+        } = departure;
+        if let Some(peer) = self.peers.remove(&p.id) {
+            self.departed.insert(p.id, (peer, groups));
+        }
+        out.push(Event::Disconnected {
+            id: p.id,
+            was_clean: clean,
+        });
     }
 
     /// A graceful stop: new upgrades get HTTP 503 at once (and the health check 503, so

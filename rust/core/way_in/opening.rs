@@ -49,7 +49,7 @@ pub(crate) struct Opened {
     pub asked: bool,
     /// The client asked for a session (raw mode only).
     pub ask: Option<Ask>,
-    /// The live session it presented, with its peer's id.
+    /// The live session of the peer it claims to return as, with the peer's id.
     pub returning: Option<(PeerId, Arc<Resumable>)>,
     /// permessage-deflate, when the server compresses and the client offered it.
     pub deflate: Option<Agreed>,
@@ -175,7 +175,8 @@ pub(crate) async fn open(
 }
 
 /// Takes a session request out of the path (raw mode; with `reconnect_grace_period` on)
-/// and finds the live session it presents.
+/// and finds the live session of the peer it claims to return as (its hello will prove
+/// it, or it is turned away).
 fn session_asked(
     session: &Session,
     request: &mut RequestInfo,
@@ -186,9 +187,9 @@ fn session_asked(
     let (path, ask) = wire::take_ask(&request.path);
     request.path = path;
     let returning = ask
-        .and_then(|a| a.resume)
+        .and_then(|a| a.returning)
         .filter(|_| !session.settings.reconnect_grace().is_zero())
-        .and_then(|(token, _)| session.sessions.find(&token));
+        .and_then(|id| Some((id, session.sessions.find(id)?)));
     (ask, returning)
 }
 

@@ -20,6 +20,7 @@ impl WebSocketServer {
         for event in events.drain(..) {
             if matches!(event, Event::Drained) {
                 self.peers.clear();
+                self.away.clear();
                 self.upgrade_data.clear();
                 self.signals().drained().emit();
                 break;
@@ -61,14 +62,21 @@ impl WebSocketServer {
                     );
                 }
                 Event::Disconnected { id, was_clean } => {
+                    self.tell_away(id, false);
                     self.signals()
                         .client_disconnected()
                         .emit(i64::from(id), was_clean);
                     self.signals().peer_disconnected().emit(i64::from(id));
                     self.peers.remove(&id);
                 }
-                Event::Away { id } => self.signals().client_away().emit(i64::from(id)),
-                Event::Back { id } => self.signals().client_back().emit(i64::from(id)),
+                Event::Away { id } => {
+                    self.tell_away(id, true);
+                    self.signals().client_away().emit(i64::from(id));
+                }
+                Event::Back { id } => {
+                    self.tell_away(id, false);
+                    self.signals().client_back().emit(i64::from(id));
+                }
                 Event::UpgradeRequested(request) => {
                     let dict = request::request_dict(&request);
                     self.signals()
@@ -101,6 +109,19 @@ impl WebSocketServer {
             self.signals()
                 .redis_unpublished()
                 .emit(&GString::from(&group), count);
+        }
+    }
+
+    /// What `is_peer_away()` and the peer's `is_away()` answer from now on: the game sees a
+    /// peer away from its `client_away` to its `client_back` (or `client_disconnected`),
+    /// whatever the network did since `poll()` took the events.
+    fn tell_away(&mut self, id: crate::core::PeerId, away: bool) {
+        let changed = match away {
+            true => self.away.insert(id),
+            false => self.away.remove(&id),
+        };
+        if changed && let Some(peer) = self.peers.get_mut(&id) {
+            peer.bind_mut().set_away(away);
         }
     }
 }

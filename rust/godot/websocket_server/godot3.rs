@@ -50,6 +50,7 @@ impl WebSocketServer {
         }
         self.server.stop();
         self.peers.clear();
+        self.away.clear();
         self.upgrade_data.clear();
     }
 

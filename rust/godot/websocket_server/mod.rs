@@ -10,7 +10,7 @@ use godot::prelude::*;
 use super::errors;
 use super::monitors::Monitors;
 use super::websocket_server_peer::WebSocketServerPeer;
-use crate::core::{Event, IdMap, Server};
+use crate::core::{Event, IdMap, IdSet, Server};
 
 mod events;
 mod godot3;
@@ -293,6 +293,9 @@ pub struct WebSocketServer {
     /// certificate); tried again at the next poll(), which reports what is still wrong.
     tls_pending: bool,
     peers: IdMap<Gd<WebSocketServerPeer>>,
+    /// The peers away as the signals told it: `client_away` emitted, `client_back` or
+    /// `client_disconnected` not yet.
+    away: IdSet,
     /// What the game attached to accepted upgrades, until they become peers.
     upgrade_data: IdMap<Variant>,
     events: Vec<Event>,
@@ -352,9 +355,11 @@ impl WebSocketServer {
     /// `address` and `port` (the client's, as [member trusted_proxies] or [member proxy_protocol]
     /// resolve them), `protocols` (the subprotocols offered),
     /// `protocol` (the one Godot's rule selected) and `returning` (the id of the peer a
-    /// client coming back to its session returns as, `0` for a newcomer: see
-    /// [member reconnect_grace_period]; accepted, [signal client_back] follows instead of
-    /// [signal client_connected]).
+    /// client coming back to its session claims to return as, `0` for a newcomer: see
+    /// [member reconnect_grace_period]; the claim is proven after the upgrade, by the
+    /// session's secret in the client's first frame. Accepted and proven,
+    /// [signal client_back] follows instead of [signal client_connected]; not proven, the
+    /// connection is closed with code 4002 and nothing is emitted).
     #[signal]
     fn upgrade_requested(id: i64, request: VarDictionary);
 
