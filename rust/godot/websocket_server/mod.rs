@@ -354,12 +354,10 @@ impl WebSocketServer {
     /// Dictionary of the decoded query parameters), `headers` (names in lower case),
     /// `address` and `port` (the client's, as [member trusted_proxies] or [member proxy_protocol]
     /// resolve them), `protocols` (the subprotocols offered),
-    /// `protocol` (the one Godot's rule selected) and `returning` (the id of the peer a
-    /// client coming back to its session claims to return as, `0` for a newcomer: see
-    /// [member reconnect_grace_period]; the claim is proven after the upgrade, by the
-    /// session's secret in the client's first frame. Accepted and proven,
-    /// [signal client_back] follows instead of [signal client_connected]; not proven, the
-    /// connection is closed with code 4002 and nothing is emitted).
+    /// `protocol` (the one Godot's rule selected) and `returning` (the id a returning client
+    /// claims, `0` for a newcomer: see [member reconnect_grace_period]; its first frame
+    /// proves it. Proven, [signal client_back] follows, not [signal client_connected];
+    /// else the connection is closed with code 4002 and nothing is emitted).
     #[signal]
     fn upgrade_requested(id: i64, request: VarDictionary);
 
