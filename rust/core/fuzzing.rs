@@ -1,7 +1,7 @@
 //! Entry points for the fuzz targets (`fuzz/`): internal pieces driven with arbitrary
 //! bytes, with the invariants they must keep. Not part of the API.
 
-use crate::core::way_in::handshake::{self, ReadError};
+use crate::core::upgrade::handshake::{self, ReadError};
 
 /// The HTTP upgrade request reader and checker on arbitrary bytes: never panics; an
 /// accepted request selects a protocol the server supports and gets a valid 101; a

@@ -7,7 +7,7 @@
 //! How it works:
 //! - A process-wide Tokio runtime ([`runtime`]) accepts connections, runs TLS and the
 //!   HTTP upgrade, and reads and writes every socket.
-//! - Each connection task pushes what happened into its listening session's event
+//! - Each connection task pushes what happened into its server's shared event
 //!   queue. [`Server::poll`] swaps that queue out on the caller's thread and never
 //!   waits on the network: its cost depends on the number of events, not of peers.
 //! - Sending from the caller's thread only queues the message (buffer limits are checked
@@ -29,12 +29,12 @@ mod observability;
 mod peer;
 mod policy;
 mod request;
-mod resume;
 pub mod runtime;
 mod server;
+mod server_shared;
 mod session;
 mod socket;
-mod way_in;
+mod upgrade;
 
 pub use error::{Error, SendError};
 pub use fanout::redis_bridge::RedisEvent;
@@ -53,4 +53,4 @@ pub use server::{
     DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_UNRELIABLE_THRESHOLD, Event, MultiplayerPacket, Server,
 };
 pub use socket::tls::TlsConfig;
-pub use way_in::handshake::select_protocol;
+pub use upgrade::handshake::select_protocol;

@@ -1,6 +1,6 @@
-//! One listening session: from `listen()` to `stop()`. What every connection task of the
-//! session shares (its settings, limits, counters and fan-out), and the event queue the
-//! tasks push into and the caller's thread swaps out in `poll()`.
+//! What a server shares with its connection tasks from one `listen()` to its `stop()`:
+//! settings, limits, counters, the fan-out and the live reconnect sessions, and the event
+//! queue the tasks push into and the caller's thread swaps out in `poll()`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use crate::core::peer::{Message, PeerShared};
 use crate::core::policy::gate::{Decision, UpgradeRequest};
 use crate::core::policy::limits::{Buffers, ConnectionLimits};
 use crate::core::policy::settings::Settings;
-use crate::core::resume::Registry;
+use crate::core::session::Registry;
 
 /// A peer whose connection ended, as its task reports it.
 pub(crate) struct Departure {
@@ -54,7 +54,7 @@ pub(crate) enum RawEvent {
 }
 
 /// Settings fixed for a session, and its shared state.
-pub(crate) struct Session {
+pub(crate) struct ServerShared {
     pub protocols: Vec<String>,
     pub buffers: Buffers,
     pub handshake_timeout: Duration,
@@ -72,7 +72,7 @@ pub(crate) struct Session {
     ready: Condvar,
 }
 
-impl Session {
+impl ServerShared {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         protocols: Vec<String>,
@@ -87,7 +87,7 @@ impl Session {
         fanout: Arc<Fanout>,
         ids: Arc<IdGenerator>,
     ) -> Self {
-        Session {
+        ServerShared {
             protocols,
             buffers,
             handshake_timeout,

@@ -1,5 +1,6 @@
 //! The task that owns one connection: TLS, upgrade, then reading and writing until it
-//! is closed. It reports to its session and never touches the caller's thread.
+//! is closed. It reports to the server's shared state and never touches the caller's
+//! thread.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,9 +18,9 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-mod away;
 mod heartbeat;
 mod reader;
+mod resuming;
 mod writer;
 
 use crate::core::compression::Agreed;
@@ -28,12 +29,12 @@ use crate::core::observability::stats::Refused;
 use crate::core::peer::{Command, Peer, PeerShared, ReadyState, ServerParts};
 use crate::core::policy::limits::Slot;
 use crate::core::policy::rate::RateLimiter;
-use crate::core::resume::{Resumable, wire};
 use crate::core::runtime;
-use crate::core::session::{Departure, RawEvent, Session, stopped};
+use crate::core::server_shared::{Departure, RawEvent, ServerShared, stopped};
+use crate::core::session::{Session, wire};
 use crate::core::socket::inflating::Inflating;
 use crate::core::socket::stream::ServerStream;
-use crate::core::way_in::opening::{LINGER, Opened, linger, open};
+use crate::core::upgrade::opening::{LINGER, Opened, linger, open};
 use heartbeat::{Beat, Heartbeat};
 use reader::read_loop;
 use writer::{WriteEnd, write_loop};
@@ -54,22 +55,22 @@ const FAIL_GRACE: Duration = Duration::from_millis(500);
 pub(crate) async fn serve(
     tcp: TcpStream,
     remote: SocketAddr,
-    session: Arc<Session>,
+    shared: Arc<ServerShared>,
     mut shutdown: watch::Receiver<bool>,
     slot: Slot,
 ) {
     let mut slot = slot;
     let _live = runtime::LiveConnection::new();
     let _ = tcp.set_nodelay(true);
-    if session.multiplayer {
+    if shared.multiplayer {
         // Unreliable packets can only be dropped for a slow client if its backlog is ours.
-        let threshold = session.fanout.unreliable_threshold.load(Ordering::Relaxed);
+        let threshold = shared.fanout.unreliable_threshold.load(Ordering::Relaxed);
         crate::core::socket::unsent::limit_unsent(&tcp, threshold);
     }
-    let deadline = tokio::time::Instant::now() + session.handshake_timeout;
+    let deadline = tokio::time::Instant::now() + shared.handshake_timeout;
     let opened = tokio::select! {
         // Boxed: the handshake's state is freed once the connection is open.
-        r = Box::pin(open(tcp, remote, &session, deadline, &mut slot)) => r,
+        r = Box::pin(open(tcp, remote, &shared, deadline, &mut slot)) => r,
         _ = stopped(&mut shutdown) => return,
     };
     let Opened {
@@ -87,7 +88,7 @@ pub(crate) async fn serve(
         // Timed out, refused or failed: never a peer.
         Err(why) => {
             if let Some(why) = why {
-                session.counters.refused(why);
+                shared.counters.refused(why);
             }
             return;
         }
@@ -95,21 +96,21 @@ pub(crate) async fn serve(
     // A client coming back to its session: once its hello proves it, its peer's task
     // takes the connection over; else it is turned away and the session is untouched.
     if let Some((_, state)) = returning {
-        let ws = websocket(stream, leftover, deflate, &session).await;
-        let back = away::come_back(ws, remote, deflate, &state, &session, deadline).await;
+        let ws = websocket(stream, leftover, deflate, &shared).await;
+        let back = resuming::come_back(ws, remote, deflate, &state, &shared, deadline).await;
         if asked {
-            session.push(RawEvent::UpgradeEnded(id));
+            shared.push(RawEvent::UpgradeEnded(id));
         }
         if !back {
-            session.counters.refused(Refused::BadRequest);
+            shared.counters.refused(Refused::BadRequest);
         }
         return;
     }
-    let grace = session.settings.reconnect_grace();
-    let resumable = (ask.is_some() && !grace.is_zero()).then(|| session.sessions.open(id));
+    let grace = shared.settings.reconnect_grace();
+    let session = (ask.is_some() && !grace.is_zero()).then(|| shared.sessions.open(id));
     let secure = matches!(stream, ServerStream::Tls(_));
     // A session's connection changes: its messages go through its task only.
-    let (stream, direct) = match resumable {
+    let (stream, direct) = match session {
         Some(_) => (stream, None),
         None => stream.share(),
     };
@@ -120,78 +121,78 @@ pub(crate) async fn serve(
         secure,
         direct,
         ServerParts {
-            limits: session.buffers,
-            resumable: resumable.clone(),
-            counters: session.counters.clone(),
-            queue: session.fanout.clone(),
+            limits: shared.buffers,
+            session: session.clone(),
+            counters: shared.counters.clone(),
+            queue: shared.fanout.clone(),
         },
     ));
-    let registered = resumable
+    let registered = session
         .as_ref()
-        .map(|state| Registered(&session, &peer, state));
+        .map(|state| Registered(&shared, &peer, state));
     peer.set_deflate(deflate);
-    let mut ws = websocket(stream, leftover, deflate, &session).await;
-    let first = if session.multiplayer {
+    let mut ws = websocket(stream, leftover, deflate, &shared).await;
+    let first = if shared.multiplayer {
         Some(Bytes::copy_from_slice(&multiplayer::id_message(id)))
     } else {
-        ask.map(|_| away::welcome(&peer, &session, false))
+        ask.map(|_| resuming::welcome(&peer, &shared, false))
     };
     if let Some(first) = first
-        && timeout(session.handshake_timeout, ws.send(WsMessage::Binary(first)))
+        && timeout(shared.handshake_timeout, ws.send(WsMessage::Binary(first)))
             .await
             .map_or(true, |r| r.is_err())
     {
         if asked {
-            session.push(RawEvent::UpgradeEnded(id));
+            shared.push(RawEvent::UpgradeEnded(id));
         }
-        return session.counters.refused(Refused::BadRequest);
+        return shared.counters.refused(Refused::BadRequest);
     }
-    session.counters.accepted();
-    session.fanout.joined(&peer);
+    shared.counters.accepted();
+    shared.fanout.joined(&peer);
     let mut guard = Disconnect {
-        session: &session,
+        shared: &shared,
         peer: peer.clone(),
         clean: false,
     };
-    session.push(RawEvent::Connected(peer.clone()));
+    shared.push(RawEvent::Connected(peer.clone()));
     // The server stopping closes every joined peer (`Fanout::close_all`); one that joined
     // just after that sees the signal here.
     if *shutdown.borrow() {
         let _ = Peer(peer.clone()).close(1001, "");
     }
-    guard.clean = match &resumable {
+    guard.clean = match &session {
         None => {
             drop(shutdown);
-            run(ws, &peer, &session).await == RunEnd::Closed(true)
+            run(ws, &peer, &shared).await == RunEnd::Closed(true)
         }
         // Boxed: a plain peer's task must not carry a session's larger state.
-        Some(state) => Box::pin(away::serve_session(ws, &peer, state, &session, shutdown)).await,
+        Some(state) => Box::pin(resuming::serve_session(ws, &peer, state, &shared, shutdown)).await,
     };
     // The secret opens nothing before the end is reported.
     drop(registered);
 }
 
-/// The WebSocket over an upgraded stream, with the session's limits, inflating
+/// The WebSocket over an upgraded stream, with the server's limits, inflating
 /// compressed messages when permessage-deflate was agreed.
 async fn websocket(
     stream: ServerStream,
     leftover: Vec<u8>,
     deflate: Option<Agreed>,
-    session: &Session,
+    shared: &ServerShared,
 ) -> Ws {
-    let limit = session.buffers.in_bytes;
+    let limit = shared.buffers.in_bytes;
     let (stream, leftover) = Inflating::new(stream, leftover, deflate.is_some(), limit);
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(Some(session.buffers.in_bytes))
-        .max_frame_size(Some(session.buffers.in_bytes));
+        .max_message_size(Some(shared.buffers.in_bytes))
+        .max_frame_size(Some(shared.buffers.in_bytes));
     WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config)).await
 }
 
 /// A session's secret opens nothing once its peer's task ends, and what it kept for
 /// replay is no longer queued.
-struct Registered<'a>(&'a Session, &'a PeerShared, &'a Arc<Resumable>);
+struct Registered<'a>(&'a ServerShared, &'a PeerShared, &'a Arc<Session>);
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
@@ -205,19 +206,19 @@ impl Drop for Registered<'_> {
 /// peers and groups, and only then reported (with the groups it was in), so that a game
 /// reading a group when it polls the `Disconnected` no longer finds the peer there.
 struct Disconnect<'a> {
-    session: &'a Session,
+    shared: &'a ServerShared,
     peer: Arc<PeerShared>,
     clean: bool,
 }
 
 impl Drop for Disconnect<'_> {
     fn drop(&mut self) {
-        self.session.counters.left();
-        let groups = self.session.fanout.left(self.peer.id);
+        self.shared.counters.left();
+        let groups = self.shared.fanout.left(self.peer.id);
         self.peer.set_state(ReadyState::Closed);
         self.peer.commands.close();
         self.peer.resume.notify_one();
-        self.session.push(RawEvent::Disconnected(Departure {
+        self.shared.push(RawEvent::Disconnected(Departure {
             peer: self.peer.clone(),
             clean: self.clean,
             groups,
@@ -250,26 +251,26 @@ pub(super) enum Outcome {
 }
 
 /// Reads and writes until the connection ends.
-async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> RunEnd {
+async fn run(mut ws: Ws, peer: &Arc<PeerShared>, shared: &ServerShared) -> RunEnd {
     let close_timer = async {
         peer.close_started.notified().await;
-        sleep(session.close_timeout).await;
+        sleep(shared.close_timeout).await;
     };
     tokio::pin!(close_timer);
-    let mut heartbeat = Heartbeat::new(session.settings.heartbeat(), peer.opened);
-    let (messages, bytes) = session.settings.rate_limits();
+    let mut heartbeat = Heartbeat::new(shared.settings.heartbeat(), peer.opened);
+    let (messages, bytes) = shared.settings.rate_limits();
     let mut limiter = RateLimiter::new(messages, bytes, Instant::now());
     let mut writer_done = false;
     let mut failing: Option<(u16, &'static str)> = None;
     // The wait before failing: made (and boxed) only then, as it is rare and large.
     let mut grace = None;
     // A session's keepalive (a plain peer never has one).
-    let keepalive = away::keepalive(session);
+    let keepalive = resuming::keepalive(shared);
     let mut keepalive_at = Instant::now() + keepalive;
     loop {
         let (mut sink, mut stream) = ws.split();
         let outcome = {
-            let reader = read_loop(&mut stream, peer, session, &mut limiter);
+            let reader = read_loop(&mut stream, peer, shared, &mut limiter);
             let writer = write_loop(&mut sink, peer);
             tokio::pin!(reader, writer);
             loop {
@@ -309,12 +310,12 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> RunEnd {
                     }
                     _ = &mut close_timer => break Outcome::Done(false),
                     _ = peer.kill.notified() => break Outcome::Done(false),
-                    moment = away::moment(peer, keepalive_at.into()) => match moment {
-                        away::Moment::Returned => break Outcome::Ended(RunEnd::Replaced),
-                        away::Moment::AckDue => {
+                    moment = resuming::moment(peer, keepalive_at.into()) => match moment {
+                        resuming::Moment::Returned => break Outcome::Ended(RunEnd::Replaced),
+                        resuming::Moment::AckDue => {
                             let _ = peer.commands.send(Command::Ack);
                         }
-                        away::Moment::Keepalive => {
+                        resuming::Moment::Keepalive => {
                             keepalive_at += keepalive;
                             let _ = peer.commands.send(Command::Keepalive);
                         }
@@ -330,7 +331,7 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, session: &Session) -> RunEnd {
             Outcome::Ended(RunEnd::Replaced) => {
                 // Told why it ends, on the side: the connection that replaces it is
                 // taken over at once.
-                tokio::spawn(replaced(ws, session.close_timeout));
+                tokio::spawn(replaced(ws, shared.close_timeout));
                 return RunEnd::Replaced;
             }
             Outcome::Ended(end) => return end,

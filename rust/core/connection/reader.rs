@@ -1,4 +1,4 @@
-//! The reading half of a connection: frames in, messages handed to the session in
+//! The reading half of a connection: frames in, messages handed to the server's queue in
 //! batches, paused while the caller has the inbound limit unread or the client is over
 //! its rate limit.
 
@@ -16,22 +16,22 @@ use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use super::{Outcome, Ws, heartbeat};
 use crate::core::peer::{Command, Message, PeerShared, ReadyState};
 use crate::core::policy::rate::RateLimiter;
-use crate::core::resume::wire::{self, Incoming};
-use crate::core::session::{RawEvent, Session};
+use crate::core::server_shared::{RawEvent, ServerShared};
+use crate::core::session::wire::{self, Incoming};
 use crate::core::socket::inflating::inflate_failure;
 
-/// Most received messages handed to the session under one lock.
+/// Most received messages handed to the server's queue under one lock.
 const READ_BATCH: usize = 64;
 /// A session acknowledges at once when this many messages wait for it.
 const ACK_EVERY: u64 = 32;
 
-/// Reads messages into the session's queue, pausing while the caller has the
+/// Reads messages into the server's queue, pausing while the caller has the
 /// inbound limit unread (TCP backpressure: nothing is dropped). Messages that are
 /// already decoded are handed over together, under one lock.
 pub(super) async fn read_loop(
     stream: &mut SplitStream<Ws>,
     peer: &Arc<PeerShared>,
-    session: &Session,
+    shared: &ServerShared,
     limiter: &mut Option<RateLimiter>,
 ) -> Outcome {
     let mut batch = Vec::new();
@@ -55,7 +55,7 @@ pub(super) async fn read_loop(
         loop {
             match handle(next, peer, &mut batch) {
                 Err(end) => {
-                    session.push_all(&mut batch);
+                    shared.push_all(&mut batch);
                     return end;
                 }
                 Ok(Some(len)) => {
@@ -76,14 +76,14 @@ pub(super) async fn read_loop(
                 None => break,
             }
         }
-        session.push_all(&mut batch);
+        shared.push_all(&mut batch);
         acknowledge(peer);
     }
 }
 
 /// Acknowledges a session's messages: at once after [`ACK_EVERY`], else soon.
 fn acknowledge(peer: &PeerShared) {
-    if let Some(session) = &peer.resumable {
+    if let Some(session) = &peer.session {
         match session.unacknowledged() {
             0 => {}
             n if n >= ACK_EVERY => {
@@ -144,7 +144,7 @@ fn handle(
             });
         }
     };
-    let data = match &peer.resumable {
+    let data = match &peer.session {
         None => data,
         Some(session) => {
             // Whatever comes after a welcome shows that the client has its secret.

@@ -14,9 +14,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 
 use super::{RunEnd, Ws, run};
 use crate::core::peer::{PeerShared, ReadyState};
-use crate::core::resume::wire::{self, Welcome};
-use crate::core::resume::{Resumable, Returning};
-use crate::core::session::{RawEvent, Session, stopped};
+use crate::core::server_shared::{RawEvent, ServerShared, stopped};
+use crate::core::session::wire::{self, Welcome};
+use crate::core::session::{Returning, Session};
 
 /// How long a session waits before acknowledging fewer than a batch of messages.
 const ACK_DELAY: Duration = Duration::from_millis(100);
@@ -25,27 +25,27 @@ const ACK_DELAY: Duration = Duration::from_millis(100);
 const KEEPALIVE: Duration = Duration::from_secs(5);
 
 /// How often the server sends its keepalive on a session's connection.
-pub(super) fn keepalive(session: &Session) -> Duration {
-    match session.settings.heartbeat() {
+pub(super) fn keepalive(shared: &ServerShared) -> Duration {
+    match shared.settings.heartbeat() {
         d if d.is_zero() => KEEPALIVE,
         d => d,
     }
 }
 
 /// The welcome for `peer`'s client: its session, or none when `grace` is zero.
-pub(super) fn welcome(peer: &PeerShared, session: &Session, resumed: bool) -> Bytes {
-    let state = peer.resumable.as_ref();
+pub(super) fn welcome(peer: &PeerShared, shared: &ServerShared, resumed: bool) -> Bytes {
+    let state = peer.session.as_ref();
     wire::welcome(&Welcome {
         id: peer.id,
         token: state.map(|s| s.token()),
         grace: match state {
-            Some(_) => session.settings.reconnect_grace(),
+            Some(_) => shared.settings.reconnect_grace(),
             None => Duration::ZERO,
         },
         resumed,
         received: state.map_or(0, |s| s.ack_now()),
         keepalive: match state {
-            Some(_) => keepalive(session),
+            Some(_) => keepalive(shared),
             None => Duration::ZERO,
         },
     })
@@ -59,8 +59,8 @@ pub(super) async fn come_back(
     mut ws: Ws,
     remote: std::net::SocketAddr,
     deflate: Option<crate::core::compression::Agreed>,
-    state: &Resumable,
-    session: &Session,
+    state: &Session,
+    shared: &ServerShared,
     deadline: Instant,
 ) -> bool {
     let hello = match timeout_at(deadline, ws.next()).await {
@@ -86,17 +86,17 @@ pub(super) async fn come_back(
         }
         _ => ws,
     };
-    not_resumed(refused, session, "this session cannot be resumed").await;
+    not_resumed(refused, shared, "this session cannot be resumed").await;
     false
 }
 
 /// Turns a return away: a close frame with `CLOSE_NOT_RESUMED`, then the end.
-async fn not_resumed(mut ws: Ws, session: &Session, reason: &str) {
+async fn not_resumed(mut ws: Ws, shared: &ServerShared, reason: &str) {
     let frame = CloseFrame {
         code: wire::CLOSE_NOT_RESUMED.into(),
         reason: reason.into(),
     };
-    let _ = timeout(session.close_timeout, ws.close(Some(frame))).await;
+    let _ = timeout(shared.close_timeout, ws.close(Some(frame))).await;
 }
 
 /// Serves a session's peer over its connections until the session ends; whether it
@@ -104,12 +104,12 @@ async fn not_resumed(mut ws: Ws, session: &Session, reason: &str) {
 pub(super) async fn serve_session(
     mut ws: Ws,
     peer: &Arc<PeerShared>,
-    state: &Resumable,
-    session: &Session,
+    state: &Session,
+    shared: &ServerShared,
     mut shutdown: watch::Receiver<bool>,
 ) -> bool {
     loop {
-        let mut back = match run(ws, peer, session).await {
+        let mut back = match run(ws, peer, shared).await {
             RunEnd::Closed(clean) => return clean,
             RunEnd::Broken if peer.state() != ReadyState::Open || *shutdown.borrow() => {
                 return false;
@@ -118,9 +118,9 @@ pub(super) async fn serve_session(
             RunEnd::Replaced => state.take_returning(),
         };
         state.set_away(true);
-        session.push(RawEvent::Away(peer.clone()));
-        let lending = Lending::start(session);
-        let deadline = Instant::now() + session.settings.reconnect_grace();
+        shared.push(RawEvent::Away(peer.clone()));
+        let lending = Lending::start(shared);
+        let deadline = Instant::now() + shared.settings.reconnect_grace();
         ws = loop {
             let returning = match back.take() {
                 Some(returning) => returning,
@@ -129,25 +129,25 @@ pub(super) async fn serve_session(
                     None => return false,
                 },
             };
-            match reopen(returning, peer, state, session).await {
+            match reopen(returning, peer, state, shared).await {
                 Reopened::Yes(ws) => break *ws,
                 Reopened::No => {}
             }
         };
         drop(lending);
         state.set_away(false);
-        session.push(RawEvent::Back(peer.clone()));
+        shared.push(RawEvent::Back(peer.clone()));
     }
 }
 
 /// While a peer is away, its slot under the connection limits is lent to a connection
 /// that may be its return (which would otherwise be over the limit the peer helps fill).
-struct Lending<'a>(&'a Session);
+struct Lending<'a>(&'a ServerShared);
 
 impl<'a> Lending<'a> {
-    fn start(session: &'a Session) -> Self {
-        session.limits.set_away(true);
-        Lending(session)
+    fn start(shared: &'a ServerShared) -> Self {
+        shared.limits.set_away(true);
+        Lending(shared)
     }
 }
 
@@ -161,7 +161,7 @@ impl Drop for Lending<'_> {
 /// peer, or the server stopped.
 async fn wait_for_return(
     peer: &PeerShared,
-    state: &Resumable,
+    state: &Session,
     deadline: Instant,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<Returning> {
@@ -194,8 +194,8 @@ enum Reopened {
 async fn reopen(
     returning: Returning,
     peer: &PeerShared,
-    state: &Resumable,
-    session: &Session,
+    state: &Session,
+    shared: &ServerShared,
 ) -> Reopened {
     let Returning {
         ws,
@@ -206,7 +206,7 @@ async fn reopen(
     } = returning;
     let mut ws = *ws;
     let Some(missed) = state.unreceived(received) else {
-        not_resumed(ws, session, "the count of messages received is out of step").await;
+        not_resumed(ws, shared, "the count of messages received is out of step").await;
         return Reopened::No;
     };
     peer.set_deflate(deflate);
@@ -215,8 +215,8 @@ async fn reopen(
         peer.sent(packets, bytes);
     }
     state.renew(token);
-    let written = timeout(session.handshake_timeout, async {
-        ws.feed(WsMessage::Binary(welcome(peer, session, true)))
+    let written = timeout(shared.handshake_timeout, async {
+        ws.feed(WsMessage::Binary(welcome(peer, shared, true)))
             .await?;
         for (data, is_text) in missed {
             let msg = match is_text {
@@ -250,13 +250,13 @@ pub(super) enum Moment {
 /// for a plain peer. Boxed, so that a plain peer's connection task does not carry a
 /// session's timers.
 pub(super) async fn moment(peer: &PeerShared, keepalive_at: Instant) -> Moment {
-    match &peer.resumable {
+    match &peer.session {
         Some(state) => Box::pin(next_moment(state, keepalive_at)).await,
         None => std::future::pending().await,
     }
 }
 
-async fn next_moment(state: &Resumable, keepalive_at: Instant) -> Moment {
+async fn next_moment(state: &Session, keepalive_at: Instant) -> Moment {
     tokio::select! {
         _ = state.returned() => Moment::Returned,
         _ = ack_due(state) => Moment::AckDue,
@@ -265,7 +265,7 @@ async fn next_moment(state: &Resumable, keepalive_at: Instant) -> Moment {
 }
 
 /// Resolves when messages received wait for their acknowledgement and [`ACK_DELAY`] passed.
-async fn ack_due(state: &Resumable) {
+async fn ack_due(state: &Session) {
     if state.unacknowledged() == 0 {
         state.ack_wanted.notified().await;
     }

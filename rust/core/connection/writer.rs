@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
 
 use super::Ws;
 use crate::core::peer::{Command, Outgoing, PeerShared};
-use crate::core::resume::wire;
+use crate::core::session::wire;
 
 /// Most messages written before one flush.
 const WRITE_BATCH: usize = 64;
@@ -33,7 +33,7 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
                 Command::Send(message) => {
                     let len = message.data.len();
                     // Kept for replay until the client acknowledges it.
-                    if let Some(session) = &peer.resumable {
+                    if let Some(session) = &peer.session {
                         session.written(message.data.clone(), message.is_text);
                     }
                     let Some(frame) = frame_of(message) else {
@@ -63,8 +63,7 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
                 }
                 Command::Flush => {}
                 Command::Ack => {
-                    if let Some(session) =
-                        peer.resumable.as_ref().filter(|s| s.unacknowledged() > 0)
+                    if let Some(session) = peer.session.as_ref().filter(|s| s.unacknowledged() > 0)
                     {
                         let ack = WsMessage::Binary(wire::ack(session.ack_now()));
                         if sink.feed(ack).await.is_err() {
@@ -93,7 +92,7 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
             return WriteEnd::Failed;
         }
         // A session's messages count as queued until acknowledged.
-        if peer.resumable.is_none() {
+        if peer.session.is_none() {
             peer.sent(packets, bytes);
         }
         peer.traffic.sent(packets, bytes);

@@ -29,7 +29,7 @@ use crate::core::compression::{Deflated, deflate};
 use crate::core::error::SendError;
 use crate::core::ids::{IdMap, IdSet, PeerId};
 use crate::core::peer::{Command, Outgoing, Peer, PeerShared, SendQueue};
-use crate::core::resume::wire;
+use crate::core::session::wire;
 
 /// Messages shorter than this many bytes go uncompressed (`compression_threshold`):
 /// below it, DEFLATE saves a few bytes at best and costs more than it saves.
@@ -230,7 +230,7 @@ impl Fanout {
                 peer.traffic.dropped();
                 continue;
             }
-            let (data, shared) = match wire::escape_needed(peer.resumable.is_some(), &job.data) {
+            let (data, shared) = match wire::escape_needed(peer.session.is_some(), &job.data) {
                 true => (
                     escaped
                         .get_or_init(|| peer.on_wire(job.data.clone()))

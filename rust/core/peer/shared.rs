@@ -20,7 +20,7 @@ use crate::core::ids::PeerId;
 use crate::core::observability::stats::{Counters, Traffic};
 use crate::core::policy::limits::Buffers;
 use crate::core::request::{Headers, RequestInfo};
-use crate::core::resume::{Resumable, wire};
+use crate::core::session::{Session, wire};
 use crate::core::socket::direct::{Direct, DirectWriter};
 
 /// No round-trip time measured yet.
@@ -70,7 +70,7 @@ pub(crate) struct PeerShared {
     rtt_last: AtomicU64,
     rtt_smoothed: AtomicU64,
     /// The session a client asked for (`reconnect_grace_period`), `None` for a plain peer.
-    pub resumable: Option<Arc<Resumable>>,
+    pub session: Option<Arc<Session>>,
     /// The server compressor's window agreed by permessage-deflate (0: not agreed).
     deflate_window: AtomicU8,
 }
@@ -79,7 +79,7 @@ pub(crate) struct PeerShared {
 pub(crate) struct ServerParts {
     pub limits: Buffers,
     /// The peer's session, if the client asked for one.
-    pub resumable: Option<Arc<Resumable>>,
+    pub session: Option<Arc<Session>>,
     pub counters: Arc<Counters>,
     pub queue: Arc<dyn SendQueue>,
 }
@@ -104,7 +104,7 @@ impl PeerShared {
     ) -> Self {
         let ServerParts {
             limits,
-            resumable,
+            session,
             counters,
             queue,
         } = server;
@@ -140,7 +140,7 @@ impl PeerShared {
             queue,
             rtt_last: AtomicU64::new(NO_RTT),
             rtt_smoothed: AtomicU64::new(NO_RTT),
-            resumable,
+            session,
             deflate_window: AtomicU8::new(0),
         }
     }
@@ -157,13 +157,13 @@ impl PeerShared {
 
     /// Whether this peer's session is away (its connection broke, the client may return).
     pub fn is_away(&self) -> bool {
-        self.resumable.as_ref().is_some_and(|r| r.is_away())
+        self.session.as_ref().is_some_and(|r| r.is_away())
     }
 
     /// A game message as it goes on this peer's wire: escaped for a session when it
-    /// begins with a zero byte ([`crate::core::resume::wire`]).
+    /// begins with a zero byte ([`crate::core::session::wire`]).
     pub fn on_wire(&self, data: Bytes) -> Bytes {
-        match &self.resumable {
+        match &self.session {
             Some(_) => wire::escape(&data).unwrap_or(data),
             None => data,
         }

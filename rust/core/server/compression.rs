@@ -23,7 +23,7 @@ impl Server {
     pub fn set_compression_threshold(&mut self, bytes: usize) {
         self.compression_threshold = bytes;
         if let Some(l) = &self.listening {
-            l.session
+            l.shared
                 .fanout
                 .compression_threshold
                 .store(bytes, Ordering::Relaxed);

@@ -19,7 +19,7 @@ impl Server {
         unreliable: bool,
     ) {
         if let Some(l) = &self.listening {
-            l.session.fanout.push(Job {
+            l.shared.fanout.push(Job {
                 data,
                 is_text,
                 to,
@@ -131,14 +131,14 @@ impl Server {
         if group.is_empty() {
             return Err(Error::InvalidParameter("a group needs a name".into()));
         }
-        l.session.fanout.add_to_group(id, group);
+        l.shared.fanout.add_to_group(id, group);
         Ok(())
     }
 
     /// Removes a peer from a group; an error when it was not in it.
     pub fn remove_peer_from_group(&self, id: PeerId, group: &str) -> Result<(), Error> {
         let l = self.listening.as_ref().ok_or(Error::NotListening)?;
-        if l.session.fanout.remove_from_group(id, group) {
+        if l.shared.fanout.remove_from_group(id, group) {
             Ok(())
         } else {
             Err(Error::InvalidParameter(format!(
@@ -156,7 +156,7 @@ impl Server {
         }
         self.listening
             .as_ref()
-            .map(|l| l.session.fanout.groups_of(id))
+            .map(|l| l.shared.fanout.groups_of(id))
             .unwrap_or_default()
     }
 
@@ -164,7 +164,7 @@ impl Server {
     pub fn group_peers(&self, group: &str) -> Vec<PeerId> {
         self.listening
             .as_ref()
-            .map(|l| l.session.fanout.members(group))
+            .map(|l| l.shared.fanout.members(group))
             .unwrap_or_default()
     }
 }

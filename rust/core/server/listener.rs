@@ -13,8 +13,8 @@ use crate::core::connection;
 use crate::core::error::Error;
 use crate::core::observability::stats::Refused;
 use crate::core::policy::limits::{Admission, LimitRefusal};
-use crate::core::session::{Session, stopped};
-use crate::core::way_in::opening;
+use crate::core::server_shared::{ServerShared, stopped};
+use crate::core::upgrade::opening;
 
 /// Listen backlog: a burst of clients connecting at once must not overflow it
 /// (Godot's own TCPServer uses 8).
@@ -25,7 +25,7 @@ const BACKLOG: i32 = 1024;
 /// 1001, and reports that on `done`.
 pub(super) async fn accept_loop(
     listener: TcpListener,
-    session: Arc<Session>,
+    shared: Arc<ServerShared>,
     mut shutdown: watch::Receiver<bool>,
     mut going_away: watch::Receiver<bool>,
     done: std::sync::mpsc::Sender<()>,
@@ -36,16 +36,16 @@ pub(super) async fn accept_loop(
             _ = stopped(&mut shutdown) => break,
             _ = stopped(&mut going_away) => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, remote)) => match session.limits.admit(remote.ip(), session.per_ip_at_accept(remote)) {
+                Ok((tcp, remote)) => match shared.limits.admit(remote.ip(), shared.per_ip_at_accept(remote)) {
                     Admission::Admitted(slot) => {
-                        tokio::spawn(connection::serve(tcp, remote, session.clone(), for_connections.clone(), slot));
+                        tokio::spawn(connection::serve(tcp, remote, shared.clone(), for_connections.clone(), slot));
                     }
                     Admission::Refused(why, refusing) => {
-                        session.counters.refused(counted(why));
-                        tokio::spawn(opening::refuse(tcp, session.clone(), why, refusing));
+                        shared.counters.refused(counted(why));
+                        tokio::spawn(opening::refuse(tcp, shared.clone(), why, refusing));
                     }
                     Admission::Dropped(why) => {
-                        session.counters.refused(counted(why));
+                        shared.counters.refused(counted(why));
                         drop(tcp);
                     }
                 },
@@ -60,7 +60,7 @@ pub(super) async fn accept_loop(
     }
     drop(listener);
     let _ = stop_connections.send(true);
-    session.fanout.close_all(1001);
+    shared.fanout.close_all(1001);
     let _ = done.send(());
 }
 

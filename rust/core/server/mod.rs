@@ -19,7 +19,7 @@ use crate::core::policy::gate::{Decision, UpgradeRequest};
 use crate::core::policy::limits::{Buffers, ConnectionLimits};
 use crate::core::policy::settings::Settings;
 use crate::core::runtime;
-use crate::core::session::{self, Departure, RawEvent, Session};
+use crate::core::server_shared::{self, Departure, RawEvent, ServerShared};
 use crate::core::socket::tls::TlsConfig;
 
 mod compression;
@@ -98,7 +98,7 @@ pub enum Event {
 }
 
 struct Listening {
-    session: Arc<Session>,
+    shared: Arc<ServerShared>,
     /// Broadcasts and groups across processes, when `redis_url` is set.
     bridge: Option<Bridge>,
     shutdown: watch::Sender<bool>,
@@ -225,7 +225,7 @@ impl Server {
     /// connections at once; existing connections keep theirs.
     pub fn set_tls(&mut self, tls: Option<TlsConfig>) {
         if let Some(l) = &self.listening {
-            *l.session.tls.write() = tls.as_ref().map(|t| t.config.clone());
+            *l.shared.tls.write() = tls.as_ref().map(|t| t.config.clone());
         }
         self.tls = tls;
     }
@@ -264,7 +264,7 @@ impl Server {
         fanout
             .compression_threshold
             .store(self.compression_threshold, Ordering::Relaxed);
-        let session = Arc::new(Session::new(
+        let shared = Arc::new(ServerShared::new(
             protocols.to_vec(),
             self.buffers,
             self.handshake_timeout,
@@ -288,32 +288,32 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (done_tx, accept_done) = std::sync::mpsc::channel();
         {
-            let session = session.clone();
-            let stopped = session::ended(shutdown_rx.clone(), going_away.clone());
-            let report = move |missed| session.push(RawEvent::Missed(missed));
+            let shared = shared.clone();
+            let stopped = server_shared::ended(shutdown_rx.clone(), going_away.clone());
+            let report = move |missed| shared.push(RawEvent::Missed(missed));
             handle.spawn(fanout::run(fanout.clone(), fanout_queue, stopped, report));
         }
         let bridge = self.redis.clone().map(|client| {
             let _entered = handle.enter();
-            let report_to = session.clone();
+            let report_to = shared.clone();
             Bridge::start(
                 client,
                 self.redis_prefix.clone(),
                 fanout.clone(),
-                session::ended(shutdown_rx.clone(), going_away.clone()),
+                server_shared::ended(shutdown_rx.clone(), going_away.clone()),
                 move |event| report_to.push(RawEvent::Redis(event)),
             )
         });
         handle.spawn(listener::accept_loop(
             listener,
-            session.clone(),
+            shared.clone(),
             shutdown_rx,
             going_away,
             done_tx,
         ));
         self.multiplayer = multiplayer;
         self.listening = Some(Listening {
-            session,
+            shared,
             bridge,
             shutdown,
             accept_done,
@@ -339,7 +339,7 @@ impl Server {
 
     /// Stops listening, frees the port at once and closes every peer with 1001
     /// (queued messages are flushed first, within the close timeout). No more events
-    /// are reported for this session; peer handles stay readable.
+    /// are reported for this `listen()`; peer handles stay readable.
     pub fn stop(&mut self) {
         if let Some(l) = self.listening.take() {
             let _ = l.shutdown.send(true);
@@ -360,7 +360,7 @@ impl Server {
     /// programs that have no frame loop of their own (tests, examples).
     pub fn wait(&self, timeout: Duration) -> bool {
         match &self.listening {
-            Some(l) => l.session.wait(timeout),
+            Some(l) => l.shared.wait(timeout),
             None => {
                 std::thread::sleep(timeout);
                 false

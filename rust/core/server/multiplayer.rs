@@ -67,7 +67,7 @@ impl Server {
         self.unreliable_threshold
             .store(bytes, std::sync::atomic::Ordering::Relaxed);
         if let Some(l) = &self.listening {
-            l.session
+            l.shared
                 .fanout
                 .unreliable_threshold
                 .store(bytes, std::sync::atomic::Ordering::Relaxed);
@@ -104,6 +104,6 @@ impl Server {
     fn congested(&self, peer: &Peer) -> bool {
         self.listening
             .as_ref()
-            .is_some_and(|l| l.session.fanout.congested(&peer.0))
+            .is_some_and(|l| l.shared.fanout.congested(&peer.0))
     }
 }

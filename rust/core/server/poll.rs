@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::{Event, Server};
 use crate::core::error::Error;
 use crate::core::peer::Peer;
-use crate::core::session::{Departure, RawEvent};
+use crate::core::server_shared::{Departure, RawEvent};
 
 /// A graceful stop under way.
 pub(super) struct Drain {
@@ -43,7 +43,7 @@ impl Server {
             }
         }
         if let Some(l) = &self.listening {
-            l.session.take(&mut self.scratch);
+            l.shared.take(&mut self.scratch);
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         for event in scratch.drain(..) {

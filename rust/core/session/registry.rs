@@ -5,28 +5,28 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{Resumable, Token};
+use super::{Session, Token};
 use crate::core::ids::{IdMap, PeerId};
 
 /// Live sessions by their peer's id.
 #[derive(Default)]
-pub(crate) struct Registry(Mutex<IdMap<Arc<Resumable>>>);
+pub(crate) struct Registry(Mutex<IdMap<Arc<Session>>>);
 
 impl Registry {
     /// A new session for peer `id`, with a fresh secret.
-    pub fn open(&self, id: PeerId) -> Arc<Resumable> {
-        let state = Arc::new(Resumable::new(id, Token::random()));
+    pub fn open(&self, id: PeerId) -> Arc<Session> {
+        let state = Arc::new(Session::new(id, Token::random()));
         self.0.lock().insert(id, state.clone());
         state
     }
 
     /// The live session of peer `id`, if it has one.
-    pub fn find(&self, id: PeerId) -> Option<Arc<Resumable>> {
+    pub fn find(&self, id: PeerId) -> Option<Arc<Session>> {
         self.0.lock().get(&id).cloned()
     }
 
     /// The session is over: it opens nothing any more.
-    pub fn close(&self, state: &Resumable) {
+    pub fn close(&self, state: &Session) {
         self.0.lock().remove(&state.id);
         state.end();
     }

@@ -59,7 +59,7 @@ struct ReplayLog {
 
 /// The state of one session, shared by its peer's task, the reader, the writer and a
 /// returning connection's task.
-pub(crate) struct Resumable {
+pub(crate) struct Session {
     /// The session's peer.
     pub id: PeerId,
     secrets: Mutex<Secrets>,
@@ -79,9 +79,9 @@ pub(crate) struct Resumable {
     ended: AtomicBool,
 }
 
-impl Resumable {
+impl Session {
     pub fn new(id: PeerId, token: Token) -> Self {
-        Resumable {
+        Session {
             id,
             secrets: Mutex::new(Secrets {
                 current: token,
@@ -119,7 +119,7 @@ impl Resumable {
     }
 
     /// A return with `presented` was taken: a new secret for its welcome. `presented`
-    /// still opens the session until [`Resumable::confirmed`] (the welcome may be lost).
+    /// still opens the session until [`Session::confirmed`] (the welcome may be lost).
     pub fn renew(&self, presented: Token) {
         let mut secrets = self.secrets.lock();
         secrets.previous = Some(presented);
@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn acknowledged_messages_are_forgotten_and_the_rest_replayed_in_order() {
-        let r = Resumable::new(2, Token::random());
+        let r = Session::new(2, Token::random());
         for n in 1..=5 {
             r.written(msg(n), false);
         }
@@ -312,7 +312,7 @@ mod tests {
     #[tokio::test]
     async fn a_wake_left_from_a_return_already_taken_is_not_a_return() {
         use futures_util::FutureExt;
-        let r = Resumable::new(2, Token::random());
+        let r = Session::new(2, Token::random());
         // Handed over while nobody waits (the old connection's task was ending): the
         // wake is kept; then the connection is taken by the task's other path.
         assert!(r.hand_over(returning().await).is_ok());
@@ -328,7 +328,7 @@ mod tests {
     #[test]
     fn each_return_gets_a_new_secret_and_the_old_one_lasts_until_the_client_speaks() {
         let first = Token::random();
-        let r = Resumable::new(2, first);
+        let r = Session::new(2, first);
         assert!(r.proves(&first) && !r.proves(&Token::random()));
         r.renew(first);
         let second = r.token();
@@ -353,7 +353,7 @@ mod tests {
 
     #[test]
     fn acknowledgements_follow_the_received_count() {
-        let r = Resumable::new(2, Token::random());
+        let r = Session::new(2, Token::random());
         assert_eq!(r.received_one(), 1);
         assert_eq!(r.received_one(), 2);
         assert_eq!(r.unacknowledged(), 2);

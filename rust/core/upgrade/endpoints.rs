@@ -4,11 +4,11 @@
 
 use crate::core::observability::StatsSource;
 use crate::core::observability::metrics::prometheus;
-use crate::core::session::Session;
+use crate::core::server_shared::ServerShared;
 
 /// The answer to a plain GET of one of the configured paths, `None` for anything else.
-pub(crate) fn respond(session: &Session, head: &[u8]) -> Option<Vec<u8>> {
-    let settings = &session.settings;
+pub(crate) fn respond(shared: &ServerShared, head: &[u8]) -> Option<Vec<u8>> {
+    let settings = &shared.settings;
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
     req.parse(head).ok()?;
@@ -25,7 +25,7 @@ pub(crate) fn respond(session: &Session, head: &[u8]) -> Option<Vec<u8>> {
     let path = req.path?.split('?').next()?;
     let health = settings.health_path();
     if !health.is_empty() && path == health.as_str() {
-        let peers = session.counters.peers();
+        let peers = shared.counters.peers();
         return Some(if settings.draining() {
             response(
                 503,
@@ -44,7 +44,7 @@ pub(crate) fn respond(session: &Session, head: &[u8]) -> Option<Vec<u8>> {
     }
     let metrics = settings.metrics_path();
     if !metrics.is_empty() && path == metrics.as_str() {
-        let stats = StatsSource::new(session.counters.clone(), session.limits.clone()).snapshot();
+        let stats = StatsSource::new(shared.counters.clone(), shared.limits.clone()).snapshot();
         return Some(response(
             200,
             "OK",

@@ -18,14 +18,14 @@ use crate::core::policy::gate::{self, Decision, UpgradeRequest};
 use crate::core::policy::limits::{LimitRefusal, Refusing, Slot};
 use crate::core::policy::proxies;
 use crate::core::request::RequestInfo;
-use crate::core::resume::{Ask, Resumable, wire};
 use crate::core::runtime;
-use crate::core::session::{RawEvent, Session};
+use crate::core::server_shared::{RawEvent, ServerShared};
+use crate::core::session::{Ask, Session, wire};
 use crate::core::socket::stream::ServerStream;
 use crate::core::socket::tls_stream::TlsStream;
-use crate::core::way_in::endpoints;
-use crate::core::way_in::handshake::{self, ReadError, Refusal};
-use crate::core::way_in::proxy_protocol::{self, Header};
+use crate::core::upgrade::endpoints;
+use crate::core::upgrade::handshake::{self, ReadError, Refusal};
+use crate::core::upgrade::proxy_protocol::{self, Header};
 
 /// How long a refused or failed connection may take to say goodbye.
 pub(crate) const LINGER: Duration = Duration::from_millis(500);
@@ -50,7 +50,7 @@ pub(crate) struct Opened {
     /// The client asked for a session (raw mode only).
     pub ask: Option<Ask>,
     /// The live session of the peer it claims to return as, with the peer's id.
-    pub returning: Option<(PeerId, Arc<Resumable>)>,
+    pub returning: Option<(PeerId, Arc<Session>)>,
     /// permessage-deflate, when the server compresses and the client offered it.
     pub deflate: Option<Agreed>,
 }
@@ -61,11 +61,11 @@ pub(crate) struct Opened {
 pub(crate) async fn open(
     mut tcp: TcpStream,
     mut remote: SocketAddr,
-    session: &Session,
+    shared: &ServerShared,
     deadline: Instant,
     slot: &mut Slot,
 ) -> Result<Opened, Option<Refused>> {
-    let settings = &session.settings;
+    let settings = &shared.settings;
     let proxies = settings.proxies();
     let from_proxy = proxies::is_trusted(&proxies, remote.ip());
     // A refusal by the per-address limit, once the client's address is known; answered
@@ -85,50 +85,50 @@ pub(crate) async fn open(
             }
         }
     }
-    let mut stream = accept_tls(tcp, session, deadline).await?;
+    let mut stream = accept_tls(tcp, shared, deadline).await?;
     let (buf, head_len) = match timeout_at(deadline, handshake::read_request(&mut stream)).await {
         Err(_) => return Err(Some(Refused::HandshakeTimeout)),
         Ok(Ok(read)) => read,
         Ok(Err(ReadError::Refused(refusal))) => {
-            return Err(refuse_with(session, stream, refusal).await);
+            return Err(refuse_with(shared, stream, refusal).await);
         }
         Ok(Err(_)) => return Err(Some(Refused::BadRequest)),
     };
     let head = &buf[..head_len];
-    if let Some(response) = endpoints::respond(session, head) {
+    if let Some(response) = endpoints::respond(shared, head) {
         let _ = timeout(LINGER, stream.write_all(&response)).await;
         linger(&mut stream).await;
         return Err(None);
     }
-    let checked = handshake::check_request(head, &session.protocols).and_then(|request| {
+    let checked = handshake::check_request(head, &shared.protocols).and_then(|request| {
         if from_proxy && !settings.proxy_protocol() {
             remote = proxies::client_address(&proxies, remote, &request.headers);
             over_limit = slot.rebind(remote.ip()).err();
         }
         match over_limit {
             Some(_) => Err(Refusal::new(503, PER_IP_REFUSAL).because(Refused::PerIpLimit)),
-            None => admit(session, request),
+            None => admit(shared, request),
         }
     });
     let mut request = match checked {
         Ok(request) => request,
-        Err(refusal) => return Err(refuse_with(session, stream, refusal).await),
+        Err(refusal) => return Err(refuse_with(shared, stream, refusal).await),
     };
-    let (ask, returning) = session_asked(session, &mut request);
+    let (ask, returning) = session_asked(shared, &mut request);
     // A slot lent by an away peer: for a return only.
     if let (Some(why), None) = (slot.provisional(), &returning) {
         let refusal = match why {
             LimitRefusal::Total => Refusal::new(503, TOTAL_REFUSAL).because(Refused::Limit),
             LimitRefusal::PerIp => Refusal::new(503, PER_IP_REFUSAL).because(Refused::PerIpLimit),
         };
-        return Err(refuse_with(session, stream, refusal).await);
+        return Err(refuse_with(shared, stream, refusal).await);
     }
-    let id = session.next_id();
+    let id = shared.next_id();
     let asked = settings.approve_upgrades();
     let mut extra = Vec::new();
     if asked {
         let returning = returning.as_ref().map(|(id, _)| *id);
-        match decide(session, &request, id, remote, returning, deadline).await {
+        match decide(shared, &request, id, remote, returning, deadline).await {
             Ok((protocol, headers)) => {
                 if !protocol.is_empty() {
                     request.protocol = protocol;
@@ -136,8 +136,8 @@ pub(crate) async fn open(
                 extra = headers;
             }
             Err(refusal) => {
-                session.push(RawEvent::UpgradeEnded(id));
-                return Err(refuse_with(session, stream, refusal).await);
+                shared.push(RawEvent::UpgradeEnded(id));
+                return Err(refuse_with(shared, stream, refusal).await);
             }
         }
     }
@@ -157,7 +157,7 @@ pub(crate) async fn open(
     .await;
     if !matches!(written, Ok(Ok(()))) {
         if asked {
-            session.push(RawEvent::UpgradeEnded(id));
+            shared.push(RawEvent::UpgradeEnded(id));
         }
         return Err(Some(Refused::BadRequest));
     }
@@ -178,27 +178,27 @@ pub(crate) async fn open(
 /// and finds the live session of the peer it claims to return as (its hello will prove
 /// it, or it is turned away).
 fn session_asked(
-    session: &Session,
+    shared: &ServerShared,
     request: &mut RequestInfo,
-) -> (Option<Ask>, Option<(PeerId, Arc<Resumable>)>) {
-    if session.multiplayer {
+) -> (Option<Ask>, Option<(PeerId, Arc<Session>)>) {
+    if shared.multiplayer {
         return (None, None);
     }
     let (path, ask) = wire::take_ask(&request.path);
     request.path = path;
     let returning = ask
         .and_then(|a| a.returning)
-        .filter(|_| !session.settings.reconnect_grace().is_zero())
-        .and_then(|id| Some((id, session.sessions.find(id)?)));
+        .filter(|_| !shared.settings.reconnect_grace().is_zero())
+        .and_then(|id| Some((id, shared.sessions.find(id)?)));
     (ask, returning)
 }
 
 async fn accept_tls(
     tcp: TcpStream,
-    session: &Session,
+    shared: &ServerShared,
     deadline: Instant,
 ) -> Result<ServerStream, Option<Refused>> {
-    let config = session.tls.read().clone();
+    let config = shared.tls.read().clone();
     match config {
         None => Ok(ServerStream::Plain(tcp)),
         Some(config) => match timeout_at(deadline, TlsStream::accept(config, tcp)).await {
@@ -211,13 +211,13 @@ async fn accept_tls(
 
 /// The server's own rules, before the game is asked: the browsers' Origin, then
 /// `refuse_new_connections` and draining.
-fn admit(session: &Session, request: RequestInfo) -> Result<RequestInfo, Refusal> {
+fn admit(shared: &ServerShared, request: RequestInfo) -> Result<RequestInfo, Refusal> {
     let origin = request
         .headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("origin"))
         .map(|(_, v)| v.as_str());
-    if !gate::origin_allowed(&session.settings.origins(), origin) {
+    if !gate::origin_allowed(&shared.settings.origins(), origin) {
         return Err(Refusal::new(
             403,
             format!(
@@ -227,7 +227,7 @@ fn admit(session: &Session, request: RequestInfo) -> Result<RequestInfo, Refusal
         )
         .because(Refused::Origin));
     }
-    match refusal(session) {
+    match refusal(shared) {
         Some(refusal) => Err(refusal),
         None => Ok(request),
     }
@@ -236,7 +236,7 @@ fn admit(session: &Session, request: RequestInfo) -> Result<RequestInfo, Refusal
 /// Asks the game and waits for its decision until `deadline`: the subprotocol and extra
 /// headers to answer with, or the refusal.
 async fn decide(
-    session: &Session,
+    shared: &ServerShared,
     request: &RequestInfo,
     id: PeerId,
     remote: SocketAddr,
@@ -253,7 +253,7 @@ async fn decide(
         protocol: request.protocol.clone(),
         returning,
     };
-    session.push(RawEvent::UpgradeRequested(asked, reply));
+    shared.push(RawEvent::UpgradeRequested(asked, reply));
     match timeout_at(deadline, decision).await {
         Ok(Ok(Decision::Accept { protocol, headers })) => Ok((protocol, headers)),
         Ok(Ok(Decision::Refuse { status, body })) => {
@@ -271,8 +271,12 @@ async fn decide(
 
 /// Counts a refusal at once (the goodbye may take a moment), then answers it; `None`:
 /// nothing left for the caller to count.
-async fn refuse_with(session: &Session, stream: ServerStream, refusal: Refusal) -> Option<Refused> {
-    session.counters.refused(refusal.why);
+async fn refuse_with(
+    shared: &ServerShared,
+    stream: ServerStream,
+    refusal: Refusal,
+) -> Option<Refused> {
+    shared.counters.refused(refusal.why);
     answer(stream, refusal).await;
     None
 }
@@ -287,7 +291,7 @@ async fn answer(mut stream: ServerStream, refusal: Refusal) {
 /// request is read and answered with HTTP 503 (bounded in time; never a peer).
 pub(crate) async fn refuse(
     tcp: TcpStream,
-    session: Arc<Session>,
+    shared: Arc<ServerShared>,
     why: LimitRefusal,
     refusing: Refusing,
 ) {
@@ -297,8 +301,8 @@ pub(crate) async fn refuse(
         LimitRefusal::Total => TOTAL_REFUSAL,
         LimitRefusal::PerIp => PER_IP_REFUSAL,
     };
-    let deadline = Instant::now() + session.handshake_timeout.min(REFUSAL_TIMEOUT);
-    let Ok(mut stream) = accept_tls(tcp, &session, deadline).await else {
+    let deadline = Instant::now() + shared.handshake_timeout.min(REFUSAL_TIMEOUT);
+    let Ok(mut stream) = accept_tls(tcp, &shared, deadline).await else {
         return;
     };
     if let Ok(Ok(_)) = timeout_at(deadline, handshake::read_request(&mut stream)).await {
@@ -323,14 +327,14 @@ pub(crate) async fn linger(stream: &mut ServerStream) {
 }
 
 /// Why a valid upgrade request is turned away now, if it is.
-fn refusal(session: &Session) -> Option<Refusal> {
-    if session.settings.draining() {
+fn refusal(shared: &ServerShared) -> Option<Refusal> {
+    if shared.settings.draining() {
         return Some(
             Refusal::new(503, "the server is shutting down; connect to another one")
                 .because(Refused::Refusing),
         );
     }
-    session
+    shared
         .settings
         .refusing()
         .then(|| Refusal::new(503, "the server refuses new connections").because(Refused::Refusing))
