@@ -224,3 +224,50 @@ fn no_source_file_is_too_long() {
     }
     assert!(long.is_empty(), "split these along their jobs: {long:?}");
 }
+
+/// The fields of the struct `name` declared in `file` (one per line, as rustfmt writes
+/// them): each field's line, attributes and comments left out.
+fn fields_of(file: &Path, name: &str) -> Vec<String> {
+    let text = fs::read_to_string(file).expect("readable");
+    let start = text
+        .lines()
+        .position(|l| l.contains(&format!("struct {name} {{")))
+        .unwrap_or_else(|| panic!("struct {name} in {}", file.display()));
+    text.lines()
+        .skip(start + 1)
+        .take_while(|l| *l != "}")
+        .filter(|l| {
+            let t = l.trim_start();
+            l.starts_with("    ") && !l.starts_with("     ") && !t.starts_with("//")
+        })
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+/// The state the caller's thread and the connection tasks share sits behind methods:
+/// no field of the peer's shared state or of the server is reachable from other rooms,
+/// and the peer's state is in parts by who uses what (at most 12 fields to a struct).
+#[test]
+fn shared_state_sits_behind_methods() {
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("rust/core");
+    for (file, name) in [
+        ("peer/shared.rs", "PeerShared"),
+        ("peer/shared.rs", "Opening"),
+        ("peer/shared.rs", "Inbound"),
+        ("peer/shared.rs", "Outbound"),
+        ("peer/shared.rs", "Life"),
+        ("server/mod.rs", "Server"),
+    ] {
+        let fields = fields_of(&core.join(file), name);
+        assert!(
+            fields.len() > 2,
+            "{name}: the scan finds its fields: {fields:?}"
+        );
+        let open: Vec<&String> = fields.iter().filter(|f| f.starts_with("pub")).collect();
+        assert!(open.is_empty(), "{name} has open fields: {open:?}");
+        if name != "Server" {
+            assert!(fields.len() <= 12, "{name} has {} fields", fields.len());
+        }
+    }
+}

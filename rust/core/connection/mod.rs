@@ -214,10 +214,10 @@ struct Disconnect<'a> {
 impl Drop for Disconnect<'_> {
     fn drop(&mut self) {
         self.shared.counters.left();
-        let groups = self.shared.fanout.left(self.peer.id);
+        let groups = self.shared.fanout.left(self.peer.id());
         self.peer.set_state(ReadyState::Closed);
-        self.peer.commands.close();
-        self.peer.resume.notify_one();
+        self.peer.end_commands();
+        self.peer.wake_reader();
         self.shared.push(RawEvent::Disconnected(Departure {
             peer: self.peer.clone(),
             clean: self.clean,
@@ -253,11 +253,11 @@ pub(super) enum Outcome {
 /// Reads and writes until the connection ends.
 async fn run(mut ws: Ws, peer: &Arc<PeerShared>, shared: &ServerShared) -> RunEnd {
     let close_timer = async {
-        peer.close_started.notified().await;
+        peer.close_started().await;
         sleep(shared.close_timeout).await;
     };
     tokio::pin!(close_timer);
-    let mut heartbeat = Heartbeat::new(shared.settings.heartbeat(), peer.opened);
+    let mut heartbeat = Heartbeat::new(shared.settings.heartbeat(), peer.opened());
     let (messages, bytes) = shared.settings.rate_limits();
     let mut limiter = RateLimiter::new(messages, bytes, Instant::now());
     let mut writer_done = false;
@@ -298,26 +298,26 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, shared: &ServerShared) -> RunEn
                         WriteEnd::Failed => break Outcome::Ended(RunEnd::Broken),
                     },
                     _ = beat(&heartbeat, peer), if heartbeat.is_some() => {
-                        let reading = !peer.reader_paused.load(Ordering::Acquire);
+                        let reading = !peer.is_reader_paused();
                         let hb = heartbeat.as_mut().expect("guarded");
                         match hb.check(Instant::now(), peer.last_received(), reading) {
                             Beat::Dead => break Outcome::Ended(RunEnd::Broken),
                             Beat::Ping(payload) => {
-                                let _ = peer.commands.send(Command::Ping(payload));
+                                let _ = peer.command(Command::Ping(payload));
                             }
                             Beat::Wait => {}
                         }
                     }
                     _ = &mut close_timer => break Outcome::Done(false),
-                    _ = peer.kill.notified() => break Outcome::Done(false),
+                    _ = peer.killed() => break Outcome::Done(false),
                     moment = resuming::moment(peer, keepalive_at.into()) => match moment {
                         resuming::Moment::Returned => break Outcome::Ended(RunEnd::Replaced),
                         resuming::Moment::AckDue => {
-                            let _ = peer.commands.send(Command::Ack);
+                            let _ = peer.command(Command::Ack);
                         }
                         resuming::Moment::Keepalive => {
                             keepalive_at += keepalive;
-                            let _ = peer.commands.send(Command::Keepalive);
+                            let _ = peer.command(Command::Keepalive);
                         }
                     },
                 }
@@ -358,9 +358,7 @@ async fn beat(heartbeat: &Option<Heartbeat>, peer: &PeerShared) {
 /// message is written, or after `grace`.
 async fn drained(peer: &PeerShared, grace: Duration) {
     let _ = timeout(grace, async {
-        while peer.unread_packets.load(Ordering::Acquire) > 0
-            || peer.queued_packets.load(Ordering::Acquire) > 0
-        {
+        while peer.has_unread() || peer.queued_packets() > 0 {
             sleep(Duration::from_millis(2)).await;
         }
     })
@@ -380,7 +378,7 @@ async fn replaced(mut ws: Ws, wait: Duration) {
 /// Fails the connection: a close frame with `code`, then the TCP connection ends.
 async fn fail(mut ws: Ws, peer: &PeerShared, code: u16, reason: &'static str) {
     if peer.begin_closing() {
-        *peer.close_info.lock() = Some((code, reason.to_string()));
+        peer.set_close_info(code, reason.to_string());
     }
     let frame = CloseFrame {
         code: code.into(),

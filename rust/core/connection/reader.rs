@@ -3,13 +3,11 @@
 //! its rate limit.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::stream::SplitStream;
 use futures_util::{FutureExt, StreamExt};
-use tokio::time::sleep;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 
@@ -36,19 +34,11 @@ pub(super) async fn read_loop(
 ) -> Outcome {
     let mut batch = Vec::new();
     loop {
-        while peer.state() == ReadyState::Open && peer.inbound_full() {
-            peer.reader_paused.store(true, Ordering::SeqCst);
-            if peer.state() == ReadyState::Open && peer.inbound_full() {
-                peer.resume.notified().await;
-            }
-            peer.reader_paused.store(false, Ordering::SeqCst);
-        }
+        peer.wait_for_room().await;
         // Over its rate limit: not read until the budget refills (TCP slows it down).
         let wait = limiter.as_ref().map_or(Duration::ZERO, RateLimiter::wait);
         if !wait.is_zero() {
-            peer.reader_paused.store(true, Ordering::SeqCst);
-            sleep(wait).await;
-            peer.reader_paused.store(false, Ordering::SeqCst);
+            peer.pause_reader(wait).await;
         }
         let mut next = stream.next().await;
         peer.touch();
@@ -83,11 +73,11 @@ pub(super) async fn read_loop(
 
 /// Acknowledges a session's messages: at once after [`ACK_EVERY`], else soon.
 fn acknowledge(peer: &PeerShared) {
-    if let Some(session) = &peer.session {
+    if let Some(session) = peer.session() {
         match session.unacknowledged() {
             0 => {}
             n if n >= ACK_EVERY => {
-                let _ = peer.commands.send(Command::Ack);
+                let _ = peer.command(Command::Ack);
             }
             _ => session.ack_wanted.notify_one(),
         }
@@ -111,10 +101,10 @@ fn handle(
                 (u16::from(f.code), f.reason.to_string())
             });
             let started_by_client = peer.begin_closing();
-            *peer.close_info.lock() = Some((code, reason.clone()));
+            peer.set_close_info(code, reason.clone());
             if started_by_client {
                 batch.push(RawEvent::CloseRequested {
-                    id: peer.id,
+                    id: peer.id(),
                     code,
                     reason,
                 });
@@ -122,7 +112,7 @@ fn handle(
             return Ok(None);
         }
         Some(Ok(WsMessage::Pong(payload))) => {
-            if let Some(rtt) = heartbeat::round_trip(&payload, peer.opened.elapsed()) {
+            if let Some(rtt) = heartbeat::round_trip(&payload, peer.opened().elapsed()) {
                 peer.record_round_trip(rtt);
             }
             return Ok(None);
@@ -144,7 +134,7 @@ fn handle(
             });
         }
     };
-    let data = match &peer.session {
+    let data = match peer.session() {
         None => data,
         Some(session) => {
             // Whatever comes after a welcome shows that the client has its secret.
@@ -167,9 +157,8 @@ fn handle(
             }
         }
     };
-    peer.unread_packets.fetch_add(1, Ordering::AcqRel);
-    peer.unread_bytes.fetch_add(data.len(), Ordering::AcqRel);
-    peer.traffic.received(1, data.len());
+    peer.received(data.len());
+    peer.traffic().received(1, data.len());
     let len = data.len();
     batch.push(RawEvent::Message(peer.clone(), Message { data, is_text }));
     Ok(Some(len))

@@ -34,9 +34,9 @@ pub(super) fn keepalive(shared: &ServerShared) -> Duration {
 
 /// The welcome for `peer`'s client: its session, or none when `grace` is zero.
 pub(super) fn welcome(peer: &PeerShared, shared: &ServerShared, resumed: bool) -> Bytes {
-    let state = peer.session.as_ref();
+    let state = peer.session();
     wire::welcome(&Welcome {
-        id: peer.id,
+        id: peer.id(),
         token: state.map(|s| s.token()),
         grace: match state {
             Some(_) => shared.settings.reconnect_grace(),
@@ -175,8 +175,8 @@ async fn wait_for_return(
         tokio::select! {
             _ = state.returned() => {}
             _ = sleep_until(deadline) => return None,
-            _ = peer.kill.notified() => return None,
-            _ = peer.close_started.notified() => return None,
+            _ = peer.killed() => return None,
+            _ = peer.close_started() => return None,
             _ = stopped(shutdown) => return None,
         }
     }
@@ -250,7 +250,7 @@ pub(super) enum Moment {
 /// for a plain peer. Boxed, so that a plain peer's connection task does not carry a
 /// session's timers.
 pub(super) async fn moment(peer: &PeerShared, keepalive_at: Instant) -> Moment {
-    match &peer.session {
+    match peer.session() {
         Some(state) => Box::pin(next_moment(state, keepalive_at)).await,
         None => std::future::pending().await,
     }

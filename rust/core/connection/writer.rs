@@ -23,7 +23,7 @@ pub(super) enum WriteEnd {
 
 /// Writes queued messages in order, several per flush, then the close frame.
 pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerShared) -> WriteEnd {
-    let rx = &peer.commands;
+    let rx = peer.commands();
     while let Some(first) = rx.recv().await {
         let (mut packets, mut bytes) = (0usize, 0usize);
         let mut next = Some(first);
@@ -33,7 +33,7 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
                 Command::Send(message) => {
                     let len = message.data.len();
                     // Kept for replay until the client acknowledges it.
-                    if let Some(session) = &peer.session {
+                    if let Some(session) = peer.session() {
                         session.written(message.data.clone(), message.is_text);
                     }
                     let Some(frame) = frame_of(message) else {
@@ -63,8 +63,7 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
                 }
                 Command::Flush => {}
                 Command::Ack => {
-                    if let Some(session) = peer.session.as_ref().filter(|s| s.unacknowledged() > 0)
-                    {
+                    if let Some(session) = peer.session().filter(|s| s.unacknowledged() > 0) {
                         let ack = WsMessage::Binary(wire::ack(session.ack_now()));
                         if sink.feed(ack).await.is_err() {
                             return WriteEnd::Failed;
@@ -92,10 +91,10 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
             return WriteEnd::Failed;
         }
         // A session's messages count as queued until acknowledged.
-        if peer.session.is_none() {
+        if peer.session().is_none() {
             peer.sent(packets, bytes);
         }
-        peer.traffic.sent(packets, bytes);
+        peer.traffic().sent(packets, bytes);
         if let Some(end) = end {
             return end;
         }

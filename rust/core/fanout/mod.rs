@@ -103,7 +103,7 @@ impl Fanout {
 
     /// A peer opened (called by its connection task before it is reported).
     pub fn joined(&self, peer: &Arc<PeerShared>) {
-        self.peers.write().insert(peer.id, peer.clone());
+        self.peers.write().insert(peer.id(), peer.clone());
     }
 
     /// A peer's connection ended: it leaves every group; the groups it was in, sorted.
@@ -204,7 +204,7 @@ impl Fanout {
     pub fn dispatch(&self, job: &Job) -> Vec<PeerId> {
         let recipients: Vec<Arc<PeerShared>> = {
             let peers = self.peers.read();
-            let wanted = |peer: &&Arc<PeerShared>| !job.exclude.contains(&peer.id);
+            let wanted = |peer: &&Arc<PeerShared>| !job.exclude.contains(&peer.id());
             match &job.to {
                 Recipients::All => peers.values().filter(wanted).cloned().collect(),
                 Recipients::Group(group) => {
@@ -227,10 +227,10 @@ impl Fanout {
         let (deflated, deflated_escaped) = (Deflated::default(), Deflated::default());
         for peer in &recipients {
             if job.unreliable && self.congested(peer) {
-                peer.traffic.dropped();
+                peer.traffic().dropped();
                 continue;
             }
-            let (data, shared) = match wire::escape_needed(peer.session.is_some(), &job.data) {
+            let (data, shared) = match wire::escape_needed(peer.session().is_some(), &job.data) {
                 true => (
                     escaped
                         .get_or_init(|| peer.on_wire(job.data.clone()))
@@ -242,7 +242,7 @@ impl Fanout {
             let message = self.outgoing(peer, data, job.is_text, Some(shared));
             match peer.send_now(message) {
                 Ok(()) | Err(SendError::Closed) => {}
-                Err(_) => missed.push(peer.id),
+                Err(_) => missed.push(peer.id()),
             }
         }
         missed.sort_unstable();
@@ -276,7 +276,7 @@ impl Fanout {
     /// Whether an unreliable packet for this peer is dropped now.
     pub fn congested(&self, peer: &PeerShared) -> bool {
         let threshold = self.unreliable_threshold.load(Ordering::Relaxed);
-        threshold > 0 && peer.queued_bytes.load(Ordering::Acquire) > threshold
+        threshold > 0 && peer.queued_bytes() > threshold
     }
 }
 
@@ -304,7 +304,7 @@ impl SendQueue for Fanout {
             self.work.send(Work::Command(peer, command))
         {
             self.pending.fetch_sub(1, Ordering::AcqRel);
-            let _ = peer.commands.send(command);
+            let _ = peer.command(command);
         }
     }
 }

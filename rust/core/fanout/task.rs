@@ -80,7 +80,7 @@ fn handle(fanout: &Fanout, work: Work, report: &impl Fn(Missed)) {
             }
         }
         Work::Command(peer, command) => {
-            let _ = peer.commands.send(command);
+            let _ = peer.command(command);
         }
     }
     fanout.pending.fetch_sub(1, Ordering::AcqRel);

@@ -9,7 +9,6 @@ pub(crate) use shared::{PeerShared, SendQueue, ServerParts};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -62,7 +61,7 @@ impl std::fmt::Debug for Peer {
         write!(
             f,
             "Peer({} {} {:?})",
-            self.0.id,
+            self.0.id(),
             self.0.remote(),
             self.0.state()
         )
@@ -77,7 +76,7 @@ fn valid_close_code(code: u16) -> bool {
 impl Peer {
     /// This peer's id.
     pub fn id(&self) -> PeerId {
-        self.0.id
+        self.0.id()
     }
 
     /// The client's address.
@@ -98,29 +97,29 @@ impl Peer {
 
     /// The subprotocol agreed in the handshake ("" for none).
     pub fn protocol(&self) -> &str {
-        &self.0.protocol
+        self.0.protocol()
     }
 
     /// The upgrade request's path and query, e.g. `/play?room=3`.
     pub fn path(&self) -> &str {
-        &self.0.path
+        self.0.path()
     }
 
     /// The upgrade request's headers, in order, names as the client sent them.
     pub fn headers(&self) -> &Headers {
-        &self.0.headers
+        self.0.headers()
     }
 
     /// Whether the connection uses TLS (`wss://`).
     pub fn is_secure(&self) -> bool {
-        self.0.secure
+        self.0.is_secure()
     }
 
     /// The URL the client asked for, as Godot 4 reports it: scheme, Host header, path.
     pub fn requested_url(&self) -> String {
-        let host = self.0.headers.get("host").unwrap_or_default();
-        let scheme = if self.0.secure { "wss" } else { "ws" };
-        format!("{scheme}://{host}{}", self.0.path)
+        let host = self.0.headers().get("host").unwrap_or_default();
+        let scheme = if self.0.is_secure() { "wss" } else { "ws" };
+        format!("{scheme}://{host}{}", self.0.path())
     }
 
     /// The current state.
@@ -136,21 +135,12 @@ impl Peer {
     /// The close code received from the client (or sent by the server if it closed
     /// first), -1 while none.
     pub fn close_code(&self) -> i32 {
-        self.0
-            .close_info
-            .lock()
-            .as_ref()
-            .map_or(-1, |(c, _)| i32::from(*c))
+        self.0.close_info().map_or(-1, |(c, _)| i32::from(c))
     }
 
     /// The close reason that goes with [`Peer::close_code`].
     pub fn close_reason(&self) -> String {
-        self.0
-            .close_info
-            .lock()
-            .as_ref()
-            .map(|(_, r)| r.clone())
-            .unwrap_or_default()
+        self.0.close_info().map(|(_, r)| r).unwrap_or_default()
     }
 
     /// Queues a message. Fails at once, queuing nothing, when the connection is not
@@ -165,7 +155,7 @@ impl Peer {
         }
         let data = s.on_wire(data);
         s.reserve(data.len())?;
-        s.queue.push_one(self.0.clone(), data, is_text);
+        s.enqueue(data, is_text);
         Ok(())
     }
 
@@ -183,29 +173,27 @@ impl Peer {
 
     /// Number of received messages ready for [`Peer::recv`].
     pub fn available_packets(&self) -> usize {
-        self.0.inbox.lock().len()
+        self.0.inbox_len()
     }
 
     /// Takes the oldest received message.
     pub fn recv(&self) -> Option<Message> {
-        let msg = self.0.inbox.lock().pop_front()?;
-        self.0.consumed(msg.data.len());
-        Some(msg)
+        self.0.take()
     }
 
     /// The largest message [`Peer::send`] accepts (the outbound buffer size).
     pub fn max_message_size(&self) -> usize {
-        self.0.limits.out_bytes
+        self.0.limits().out_bytes
     }
 
     /// Bytes queued for sending and not yet handed to the socket.
     pub fn buffered_amount(&self) -> usize {
-        self.0.queued_bytes.load(Ordering::Acquire)
+        self.0.queued_bytes()
     }
 
     /// Bytes received and not yet taken with [`Peer::recv`].
     pub fn unread_bytes(&self) -> usize {
-        self.0.unread_bytes.load(Ordering::Acquire)
+        self.0.unread_bytes()
     }
 
     /// Starts a close handshake: queued messages go out first, then a close frame
@@ -224,22 +212,22 @@ impl Peer {
             )));
         }
         if self.0.begin_closing() {
-            *self.0.close_info.lock() = Some((code, reason.to_string()));
+            self.0.set_close_info(code, reason.to_string());
             // Behind the messages sent before it, which wait in the server's send queue.
             let close = Command::Close {
                 code,
                 reason: reason.to_string(),
             };
-            self.0.queue.push_command(self.0.clone(), close);
-            self.0.close_started.notify_one();
-            self.0.resume.notify_one();
+            self.0.enqueue_command(close);
+            self.0.notify_close_started();
+            self.0.wake_reader();
         }
         Ok(())
     }
 
     /// Drops the connection at once, without a close handshake (unclean).
     pub fn abort(&self) {
-        self.0.kill.notify_one();
+        self.0.kill();
     }
 
     /// The round-trip time of the last ping answered (heartbeat on), `None` until one was.
@@ -255,21 +243,21 @@ impl Peer {
     /// Messages received, bytes received, messages sent and bytes sent (payload bytes;
     /// "sent" is written to the socket).
     pub fn traffic(&self) -> [u64; 4] {
-        self.0.traffic.totals()
+        self.0.traffic().totals()
     }
 
     /// Unreliable packets not sent to this peer because it was congested.
     pub fn dropped_packets(&self) -> u64 {
-        self.0.traffic.dropped_total()
+        self.0.traffic().dropped_total()
     }
 
     /// How long the connection has been open.
     pub fn connected_for(&self) -> Duration {
-        self.0.opened.elapsed()
+        self.0.opened().elapsed()
     }
 
     /// Turns Nagle's algorithm off (`true`, the default here) or on.
     pub fn set_no_delay(&self, enabled: bool) {
-        let _ = self.0.commands.send(Command::NoDelay(enabled));
+        let _ = self.0.command(Command::NoDelay(enabled));
     }
 }

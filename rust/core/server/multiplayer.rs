@@ -41,7 +41,7 @@ impl Server {
         match Target::from_godot(target) {
             Target::One(id) => match self.peers.get(&id) {
                 Some(p) if unreliable && self.congested(p) => {
-                    p.0.traffic.dropped();
+                    p.0.traffic().dropped();
                     Ok(())
                 }
                 Some(p) => p.send(data, false).map_err(|e| (id, e)),
@@ -87,7 +87,7 @@ impl Server {
 
     /// Multiplayer: the sender of the next packet [`Server::mp_get_packet`] returns.
     pub fn mp_next_packet_peer(&self) -> Option<PeerId> {
-        self.mp_inbox.front().map(|(p, _)| p.id)
+        self.mp_inbox.front().map(|(p, _)| p.id())
     }
 
     /// Multiplayer: takes the oldest packet of any peer.
@@ -95,7 +95,7 @@ impl Server {
         let (peer, msg) = self.mp_inbox.pop_front()?;
         peer.consumed(msg.data.len());
         Some(MultiplayerPacket {
-            from: peer.id,
+            from: peer.id(),
             data: msg.data,
         })
     }

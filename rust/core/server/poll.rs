@@ -1,7 +1,6 @@
 //! `poll()`: the events of the connection tasks handed over on the caller's thread, and
 //! the graceful stop that `poll()` drives.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{Event, Server};
@@ -35,7 +34,7 @@ impl Server {
         if !self.held_disconnects.is_empty() {
             let held = std::mem::take(&mut self.held_disconnects);
             for departure in held {
-                if departure.peer.unread_packets.load(Ordering::Acquire) > 0 {
+                if departure.peer.has_unread() {
                     self.held_disconnects.push(departure);
                 } else {
                     self.report_departure(departure, out);
@@ -50,17 +49,17 @@ impl Server {
             match event {
                 RawEvent::Connected(p) => {
                     out.push(Event::Connected {
-                        id: p.id,
-                        protocol: p.protocol.clone(),
+                        id: p.id(),
+                        protocol: p.protocol().to_string(),
                     });
-                    self.peers.insert(p.id, Peer(p));
+                    self.peers.insert(p.id(), Peer(p));
                 }
                 RawEvent::Message(p, m) => {
                     if self.multiplayer {
                         self.mp_inbox.push_back((p, m));
                     } else {
-                        p.inbox.lock().push_back(m);
-                        out.push(Event::Message { id: p.id });
+                        p.deliver(m);
+                        out.push(Event::Message { id: p.id() });
                     }
                 }
                 RawEvent::CloseRequested { id, code, reason } => {
@@ -75,14 +74,14 @@ impl Server {
                     self.pending.remove(&id);
                     out.push(Event::UpgradeEnded { id });
                 }
-                RawEvent::Away(p) => out.push(Event::Away { id: p.id }),
-                RawEvent::Back(p) => out.push(Event::Back { id: p.id }),
+                RawEvent::Away(p) => out.push(Event::Away { id: p.id() }),
+                RawEvent::Back(p) => out.push(Event::Back { id: p.id() }),
                 RawEvent::Missed(missed) => out.push(Event::BroadcastMissed(missed)),
                 RawEvent::Redis(event) => out.push(Event::Redis(event)),
                 RawEvent::Disconnected(departure) => {
                     // Multiplayer: the disconnect waits until the peer's last packets
                     // have been read, so that SceneMultiplayer still accepts them.
-                    let unread = departure.peer.unread_packets.load(Ordering::Acquire) > 0;
+                    let unread = departure.peer.has_unread();
                     if self.multiplayer && unread {
                         self.held_disconnects.push(departure);
                     } else {
@@ -102,11 +101,11 @@ impl Server {
             clean,
             groups,
         } = departure;
-        if let Some(peer) = self.peers.remove(&p.id) {
-            self.departed.insert(p.id, (peer, groups));
+        if let Some(peer) = self.peers.remove(&p.id()) {
+            self.departed.insert(p.id(), (peer, groups));
         }
         out.push(Event::Disconnected {
-            id: p.id,
+            id: p.id(),
             was_clean: clean,
         });
     }
