@@ -10,6 +10,7 @@ use super::common::relay::Relay;
 use super::common::session::Gone;
 use super::common::*;
 use super::{Rng, one_session, with_grace};
+use godot_websocket_server::core::Buffers;
 use godot_websocket_server::core::Event;
 
 /// A client comes back 250 times, through two relays in turn: half the time its old
@@ -102,4 +103,39 @@ fn a_return_holds_whether_the_old_connection_ends_before_or_after_it() {
     );
     assert_eq!((away, back), (RETURNS as usize, RETURNS as usize));
     assert_eq!(connected_ids(&log), [id], "never a new peer");
+}
+
+/// A connection is replaced while the server has not read all its client sent (its
+/// reader waits for the game, which has not polled): closing a socket with unread data
+/// resets it, and the reset can destroy the close frame before the client reads it. The
+/// replaced connection still gets its close frame (4001): the server reads to the end
+/// before it closes.
+#[test]
+fn a_replaced_connection_with_unread_data_still_gets_its_close_frame() {
+    let rt = client_runtime();
+    for round in 0..20 {
+        let mut server = listening(&[], |s| {
+            s.set_reconnect_grace_period(Duration::from_secs(10));
+            s.set_buffers(Buffers::from_godot(64, 4, 64, 1024).unwrap())
+                .unwrap();
+        });
+        let (_relay, mut c, id, _log) = one_session(&rt, &mut server);
+        // More than the inbound limit, and nobody polls: most of it stays unread.
+        for i in 0..200 {
+            rt.block_on(c.send(Message::binary(vec![i as u8 + 1; 1024])));
+        }
+        let mut old = c.detach().expect("a connection");
+        let w = rt.block_on(c.reconnect()).expect("resumed");
+        assert_eq!(w.id, id);
+        let close = rt.block_on(async {
+            loop {
+                match tokio::time::timeout(Duration::from_secs(5), old.next()).await {
+                    Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+                    Ok(Some(Ok(_))) => continue,
+                    other => panic!("round {round}: no close frame: {other:?}"),
+                }
+            }
+        });
+        assert_eq!(close, Some(4001), "round {round}");
+    }
 }

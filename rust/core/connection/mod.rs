@@ -366,24 +366,34 @@ async fn drained(peer: &PeerShared, grace: Duration) {
 }
 
 /// A session's connection its client replaced with a newer one: a close frame that says
-/// so (`CLOSE_REPLACED`), then the end, within `wait`.
-async fn replaced(mut ws: Ws, wait: Duration) {
-    let frame = CloseFrame {
-        code: wire::CLOSE_REPLACED.into(),
-        reason: "replaced by a newer connection".into(),
-    };
-    let _ = timeout(wait, ws.close(Some(frame))).await;
+/// so (`CLOSE_REPLACED`), then the end.
+async fn replaced(ws: Ws, wait: Duration) {
+    goodbye(
+        ws,
+        wire::CLOSE_REPLACED,
+        "replaced by a newer connection",
+        wait,
+    )
+    .await;
 }
 
 /// Fails the connection: a close frame with `code`, then the TCP connection ends.
-async fn fail(mut ws: Ws, peer: &PeerShared, code: u16, reason: &'static str) {
+async fn fail(ws: Ws, peer: &PeerShared, code: u16, reason: &'static str) {
     if peer.begin_closing() {
         peer.set_close_info(code, reason.to_string());
     }
+    goodbye(ws, code, reason, LINGER).await;
+}
+
+/// A close frame with `code` and `reason` (written within `wait`), then the end of the
+/// TCP connection once the client has sent what it still had (bounded): closing a socket
+/// with unread data resets it, and a reset can destroy the close frame before the client
+/// reads it.
+pub(super) async fn goodbye(mut ws: Ws, code: u16, reason: &str, wait: Duration) {
     let frame = CloseFrame {
         code: code.into(),
-        reason: reason.into(),
+        reason: reason.to_owned().into(),
     };
-    let _ = timeout(LINGER, ws.send(WsMessage::Close(Some(frame)))).await;
+    let _ = timeout(wait, ws.send(WsMessage::Close(Some(frame)))).await;
     linger(ws.get_mut().get_mut()).await;
 }

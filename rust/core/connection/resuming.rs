@@ -10,9 +10,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 
-use super::{RunEnd, Ws, run};
+use super::{RunEnd, Ws, goodbye, run};
 use crate::core::peer::{PeerShared, ReadyState};
 use crate::core::server_shared::{RawEvent, ServerShared, stopped};
 use crate::core::session::wire::{self, Welcome};
@@ -91,12 +90,8 @@ pub(super) async fn come_back(
 }
 
 /// Turns a return away: a close frame with `CLOSE_NOT_RESUMED`, then the end.
-async fn not_resumed(mut ws: Ws, shared: &ServerShared, reason: &str) {
-    let frame = CloseFrame {
-        code: wire::CLOSE_NOT_RESUMED.into(),
-        reason: reason.into(),
-    };
-    let _ = timeout(shared.close_timeout, ws.close(Some(frame))).await;
+async fn not_resumed(ws: Ws, shared: &ServerShared, reason: &str) {
+    goodbye(ws, wire::CLOSE_NOT_RESUMED, reason, shared.close_timeout).await;
 }
 
 /// Serves a session's peer over its connections until the session ends; whether it
