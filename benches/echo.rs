@@ -193,7 +193,9 @@ fn measure(example: &str, port: u16, load: &Load, rt: &tokio::runtime::Runtime) 
 fn poll_cost(idle: usize, rt: &tokio::runtime::Runtime) -> f64 {
     use godot_websocket_server::core::Server;
     let mut server = Server::new();
-    server.set_bind_ip("127.0.0.1");
+    server
+        .configure(|c| c.listen.bind_ip = "127.0.0.1".into())
+        .unwrap();
     server.listen(0, &[], false).unwrap();
     let url = format!("ws://127.0.0.1:{}/", server.local_port());
     let clients: Vec<_> = rt.block_on(async {

@@ -13,8 +13,8 @@ use godot_websocket_server::core::{Buffers, Event, Message, SendError, Server, T
 
 pub fn main() {
     let mut port = 9001u16;
-    let mut kb = 64i64;
-    let mut packets = 1024i64;
+    let mut kb = 64usize;
+    let mut packets = 1024usize;
     let mut handshake_timeout = 3.0f64;
     let mut heartbeat = 0.0f64;
     let mut compress = false;
@@ -55,17 +55,24 @@ pub fn main() {
         }
     }
     let mut server = Server::new();
-    server.set_bind_ip("127.0.0.1");
-    let buffers = Buffers::from_godot(kb, packets, kb, packets).expect("buffer sizes");
-    server.set_buffers(buffers).unwrap();
-    server.set_handshake_timeout(Duration::from_secs_f64(handshake_timeout));
-    server.set_heartbeat_interval(Duration::from_secs_f64(heartbeat));
-    server.set_compression_enabled(compress);
-    if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+    let tls = tls_cert.zip(tls_key).map(|(cert, key)| {
         let read = |path: &str| std::fs::read_to_string(path).expect("a readable PEM file");
-        let tls = TlsConfig::from_pem(&read(&cert), &read(&key), None).expect("TLS settings");
-        server.set_tls(Some(tls));
-    }
+        TlsConfig::from_pem(&read(&cert), &read(&key), None).expect("TLS settings")
+    });
+    let configured = server.configure(|c| {
+        c.listen.bind_ip = "127.0.0.1".into();
+        c.listen.buffers = Buffers {
+            in_bytes: kb * 1024,
+            in_packets: packets,
+            out_bytes: kb * 1024,
+            out_packets: packets,
+        };
+        c.connections.handshake_timeout = Duration::from_secs_f64(handshake_timeout);
+        c.connections.heartbeat_interval = Duration::from_secs_f64(heartbeat);
+        c.connections.compression_enabled = compress;
+        c.connections.tls = tls;
+    });
+    configured.expect("settings");
     if let Err(e) = server.listen(port, &[], false) {
         eprintln!("echo: {e}");
         std::process::exit(1);

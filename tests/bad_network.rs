@@ -88,7 +88,8 @@ fn env_or(name: &str, default: u64) -> u64 {
 /// silent past 4 s.
 fn echo_server() -> Server {
     listening(&[], |s| {
-        s.set_heartbeat_interval(Duration::from_secs(5));
+        s.configure(|c| c.connections.heartbeat_interval = Duration::from_secs(5))
+            .unwrap();
     })
 }
 

@@ -54,7 +54,12 @@ fn chromium_wss_round_trip_and_close() {
         .self_signed(&key)
         .unwrap();
     let tls = TlsConfig::from_pem(&cert.pem(), &key.serialize_pem(), None).unwrap();
-    round_trip_and_close(listening(&["chat"], |s| s.set_tls(Some(tls))), "wss");
+    round_trip_and_close(
+        listening(&["chat"], |s| {
+            s.configure(|c| c.connections.tls = Some(tls)).unwrap()
+        }),
+        "wss",
+    );
 }
 
 fn round_trip_and_close(mut server: Server, scheme: &str) {
@@ -87,7 +92,9 @@ fn round_trip_and_close(mut server: Server, scheme: &str) {
 #[test]
 fn chromium_gets_the_multiplayer_id_message() {
     let mut server = Server::new();
-    server.set_bind_ip("127.0.0.1");
+    server
+        .configure(|c| c.listen.bind_ip = "127.0.0.1".into())
+        .unwrap();
     server.listen(0, &[], true).unwrap();
     let child = run_browser("multiplayer", url(&server));
     let mut log = Vec::new();

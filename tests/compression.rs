@@ -13,13 +13,14 @@ use std::time::Duration;
 
 use common::*;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
-use godot_websocket_server::core::{Buffers, Event, Server};
+use godot_websocket_server::core::{Event, Server};
 
 /// A server with compression on and 4 MB inbound and outbound buffers.
 fn compressing(f: impl FnOnce(&mut Server)) -> Server {
     listening(&[], |s| {
-        s.set_compression_enabled(true);
-        s.set_buffers(Buffers::from_godot(4096, 1024, 4096, 1024).unwrap())
+        s.configure(|c| c.connections.compression_enabled = true)
+            .unwrap();
+        s.configure(|c| c.listen.buffers = common::buffers(4096, 1024, 4096, 1024))
             .unwrap();
         f(s);
     })
@@ -154,7 +155,9 @@ fn agreed_messages_go_compressed_with_rsv1_and_short_ones_as_they_are() {
     let (first, payload) = read_frame(&mut s);
     assert_eq!((first, payload.len()), (0x82, 255), "short: uncompressed");
     // The threshold applies at once.
-    server.set_compression_threshold(0);
+    server
+        .configure(|c| c.live.compression_threshold = 0)
+        .unwrap();
     peer.send(vec![1u8; 10].into(), false).unwrap();
     let (first, payload) = read_frame(&mut s);
     assert_eq!(first, 0xc2);
@@ -230,7 +233,7 @@ fn compression_off_or_no_offer_keeps_connections_as_they_were() {
 #[test]
 fn a_compression_bomb_is_refused_with_1009_without_inflating_it() {
     let mut server = compressing(|s| {
-        s.set_buffers(Buffers::from_godot(1024, 1024, 1024, 1024).unwrap())
+        s.configure(|c| c.listen.buffers = common::buffers(1024, 1024, 1024, 1024))
             .unwrap();
     });
     let (mut s, _) = raw_client(&server, "permessage-deflate");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use godot_websocket_server::core::{Buffers, Error, Event, ReadyState, SendError};
+use godot_websocket_server::core::{Error, Event, ReadyState, SendError};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 fn message_sizes_up_to_the_inbound_limit_and_1009_beyond() {
     let rt = client_runtime();
     let mut server = listening(&[], |s| {
-        s.set_buffers(Buffers::from_godot(64, 1024, 128, 1024).unwrap())
+        s.configure(|c| c.listen.buffers = common::buffers(64, 1024, 128, 1024))
             .unwrap()
     });
     let mut c = rt.block_on(connect(&url(&server), &[])).unwrap();

@@ -76,7 +76,7 @@ fn tls_server(f: impl FnOnce(&mut Server)) -> Server {
     )
     .unwrap();
     listening(&[], |s| {
-        s.set_tls(Some(tls));
+        s.configure(|c| c.connections.tls = Some(tls)).unwrap();
         f(s);
     })
 }
@@ -92,7 +92,10 @@ struct Cut {
 
 fn cut_setup(tls: bool, heartbeat: Duration, secs: f64) -> Cut {
     let rt = client_runtime();
-    let setup = |s: &mut Server| s.set_heartbeat_interval(heartbeat);
+    let setup = |s: &mut Server| {
+        s.configure(|c| c.connections.heartbeat_interval = heartbeat)
+            .unwrap()
+    };
     let server = if tls {
         tls_server(setup)
     } else {
@@ -218,8 +221,9 @@ fn a_half_open_connection_holds_its_slot_no_longer_than_the_heartbeat_allows() {
     let rt = client_runtime();
     let interval = Duration::from_millis(500);
     let mut server = listening(&[], |s| {
-        s.set_heartbeat_interval(interval);
-        s.set_max_connections(1);
+        s.configure(|c| c.connections.heartbeat_interval = interval)
+            .unwrap();
+        s.configure(|c| c.live.max_connections = 1).unwrap();
     });
     let target = ([127, 0, 0, 1], server.local_port()).into();
     let net = rt.block_on(BadNet::new(profile("broadband"), target));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::engine::{Running, python, root};
 use common::*;
-use godot_websocket_server::core::{Buffers, Event, Missed, Server};
+use godot_websocket_server::core::{Event, Missed, Server};
 
 fn listener(url: &str) -> Running {
     let mut cmd = Command::new(python());
@@ -190,7 +190,7 @@ fn a_peer_that_left_is_in_no_group_even_when_added_late() {
 #[test]
 fn a_full_peer_is_reported_and_everyone_else_gets_the_message() {
     let mut server = listening(&[], |s| {
-        s.set_buffers(Buffers::from_godot(64, 1024, 16, 1024).unwrap())
+        s.configure(|c| c.listen.buffers = common::buffers(64, 1024, 16, 1024))
             .unwrap()
     });
     let u = url(&server);
@@ -269,9 +269,10 @@ fn direct_and_queued_writes_never_split_a_frame() {
     // Sends written by this thread too (off by default; see core::fanout::caller_writes).
     godot_websocket_server::core::set_caller_writes(true);
     let mut server = listening(&[], |s| {
-        s.set_buffers(Buffers::from_godot(64, 1024, 64 * 1024, 4096).unwrap())
+        s.configure(|c| c.listen.buffers = common::buffers(64, 1024, 64 * 1024, 4096))
             .unwrap();
-        s.set_heartbeat_interval(Duration::from_millis(50));
+        s.configure(|c| c.connections.heartbeat_interval = Duration::from_millis(50))
+            .unwrap();
     });
     let port = server.local_port();
     const COUNT: u64 = 300;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::echo::EchoProcess;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use godot_websocket_server::core::{Buffers, SendError};
+use godot_websocket_server::core::SendError;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The two tests that measure this process's memory take turns (each would count the
@@ -145,7 +145,7 @@ fn a_fast_sender_while_the_game_does_not_poll_is_held_by_the_inbound_limit() {
     let _turn = IN_PROCESS_MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     let rt = client_runtime();
     let mut server = listening(&[], |_| {});
-    let buffers = server.buffers();
+    let buffers = server.settings().listen.buffers;
     let u = url(&server);
     let mut log = Vec::new();
     poll_for(&mut server, &mut log, 100);
@@ -215,7 +215,7 @@ fn a_client_that_never_reads_gets_send_errors_and_others_are_unaffected() {
     let _turn = IN_PROCESS_MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     let rt = client_runtime();
     let mut server = listening(&[], |s| {
-        s.set_buffers(Buffers::from_godot(64, 1024, 256, 1024).unwrap())
+        s.configure(|c| c.listen.buffers = common::buffers(64, 1024, 256, 1024))
             .unwrap();
     });
     let port = server.local_port();

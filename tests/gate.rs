@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use godot_websocket_server::core::{Error, Event, Refused, UpgradeRequest};
+use godot_websocket_server::core::{AllowedOrigins, Error, Event, Refused, UpgradeRequest};
 use tokio_tungstenite::tungstenite::Message;
 
 fn requests(log: &[Event]) -> Vec<UpgradeRequest> {
@@ -27,7 +27,9 @@ fn requests(log: &[Event]) -> Vec<UpgradeRequest> {
 #[test]
 fn the_game_accepts_with_headers_or_refuses_with_a_status() {
     let rt = client_runtime();
-    let mut server = listening(&["chat", "json"], |s| s.set_approve_upgrades(true));
+    let mut server = listening(&["chat", "json"], |s| {
+        s.configure(|c| c.live.approve_upgrades = true).unwrap()
+    });
     let u = format!(
         "ws://127.0.0.1:{}/play?token=s%20ecret&room=3",
         server.local_port()
@@ -144,8 +146,9 @@ fn the_game_accepts_with_headers_or_refuses_with_a_status() {
 fn a_later_decision_holds_up_nobody_and_reaches_the_socket_without_a_poll() {
     let rt = client_runtime();
     let mut server = listening(&[], |s| {
-        s.set_approve_upgrades(true);
-        s.set_handshake_timeout(Duration::from_secs(1));
+        s.configure(|c| c.live.approve_upgrades = true).unwrap();
+        s.configure(|c| c.connections.handshake_timeout = Duration::from_secs(1))
+            .unwrap();
     });
     let u = url(&server);
     let waiting = {
@@ -235,16 +238,15 @@ fn a_later_decision_holds_up_nobody_and_reaches_the_socket_without_a_poll() {
 #[test]
 fn allowed_origins_with_python_websockets_and_websocat() {
     let mut server = listening(&[], |s| {
-        s.set_allowed_origins(&[
+        let origins = [
             "https://game.example.com".into(),
             "https://*.example.org".into(),
-        ])
-        .unwrap()
+        ];
+        let origins = AllowedOrigins::parse(&origins).unwrap();
+        s.configure(|c| c.live.allowed_origins = origins).unwrap()
     });
     assert!(
-        server
-            .set_allowed_origins(&["game.example.com".into()])
-            .is_err(),
+        AllowedOrigins::parse(&["game.example.com".into()]).is_err(),
         "not an origin"
     );
     let u = url(&server);
@@ -366,8 +368,8 @@ fn a_chromium_page_on_another_origin_is_refused() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let page = page_server();
     let mut server = listening(&[], |s| {
-        s.set_allowed_origins(&[format!("http://127.0.0.1:{page}")])
-            .unwrap()
+        let origins = AllowedOrigins::parse(&[format!("http://127.0.0.1:{page}")]).unwrap();
+        s.configure(|c| c.live.allowed_origins = origins).unwrap()
     });
     let u = url(&server);
     let mut results = Vec::new();

@@ -13,7 +13,10 @@ use godot_websocket_server::core::Event;
 
 #[test]
 fn godot3_websocketclient_round_trip_and_server_close() {
-    let mut server = listening(&["chat"], |s| s.set_compression_enabled(true));
+    let mut server = listening(&["chat"], |s| {
+        s.configure(|c| c.connections.compression_enabled = true)
+            .unwrap()
+    });
     let project = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/godot3");
     let data_home = std::env::temp_dir().join(format!("gws-godot3-{}", std::process::id()));
     std::fs::create_dir_all(&data_home).unwrap();

@@ -23,7 +23,10 @@ fn disconnected(log: &[Event], id: i32) -> Option<bool> {
 #[test]
 fn dead_peers_are_dropped_within_two_intervals_and_healthy_ones_stay() {
     let rt = client_runtime();
-    let mut server = listening(&[], |s| s.set_heartbeat_interval(INTERVAL));
+    let mut server = listening(&[], |s| {
+        s.configure(|c| c.connections.heartbeat_interval = INTERVAL)
+            .unwrap()
+    });
     let port = server.local_port();
     let u = url(&server);
 
@@ -113,7 +116,10 @@ fn off_by_default_and_a_paused_game_does_not_kill_its_peers() {
     let rt = client_runtime();
     // Off: a silent client stays.
     let mut off = listening(&[], |_| {});
-    assert_eq!(off.heartbeat_interval(), Duration::ZERO);
+    assert_eq!(
+        off.settings().connections.heartbeat_interval,
+        Duration::ZERO
+    );
     let _silent = raw_upgraded(off.local_port());
     let mut log = Vec::new();
     poll_until(&mut off, &mut log, 5, |l| connected_ids(l).len() == 1);
@@ -124,8 +130,9 @@ fn off_by_default_and_a_paused_game_does_not_kill_its_peers() {
     // On, with a client that fills the inbound buffer while the game does not read:
     // the reader is paused, so the peer cannot answer and must not be judged dead.
     let mut server = listening(&[], |s| {
-        s.set_heartbeat_interval(Duration::from_millis(300));
-        s.set_buffers(godot_websocket_server::core::Buffers::from_godot(1, 4, 64, 1024).unwrap())
+        s.configure(|c| c.connections.heartbeat_interval = Duration::from_millis(300))
+            .unwrap();
+        s.configure(|c| c.listen.buffers = common::buffers(1, 4, 64, 1024))
             .unwrap();
     });
     let u = url(&server);

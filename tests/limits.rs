@@ -35,8 +35,10 @@ fn disconnects(log: &[Event]) -> usize {
 #[test]
 fn max_connections_counts_handshakes_and_frees_slots() {
     let rt = client_runtime();
-    let mut server = listening(&[], |s| s.set_max_connections(3));
-    assert_eq!(server.max_connections(), 3);
+    let mut server = listening(&[], |s| {
+        s.configure(|c| c.live.max_connections = 3).unwrap()
+    });
+    assert_eq!(server.settings().live.max_connections, 3);
     let u = url(&server);
     let port = server.local_port();
     let a = rt.block_on(connect(&u, &[])).unwrap();
@@ -68,7 +70,7 @@ fn max_connections_counts_handshakes_and_frees_slots() {
     assert_eq!(connected_ids(&log).len(), 4);
     assert_eq!(server.stats().refused_for(Refused::Limit), 3);
     // Raising the limit applies at once; 0 is no limit.
-    server.set_max_connections(0);
+    server.configure(|c| c.live.max_connections = 0).unwrap();
     let more: Vec<_> = (0..5)
         .map(|_| rt.block_on(connect(&u, &[])).unwrap())
         .collect();
@@ -79,7 +81,9 @@ fn max_connections_counts_handshakes_and_frees_slots() {
 #[test]
 fn max_connections_per_ip_is_per_address() {
     let rt = client_runtime();
-    let mut server = listening(&[], |s| s.set_max_connections_per_ip(2));
+    let mut server = listening(&[], |s| {
+        s.configure(|c| c.live.max_connections_per_ip = 2).unwrap()
+    });
     let port = server.local_port();
     let a1 = rt.block_on(connect_from("127.0.0.1", port)).unwrap();
     let a2 = rt.block_on(connect_from("127.0.0.1", port)).unwrap();

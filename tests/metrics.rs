@@ -33,7 +33,10 @@ fn body(response: &str) -> &str {
 #[test]
 fn prometheus_scrapes_the_server() {
     let rt = client_runtime();
-    let mut server = listening(&["game"], |s| s.set_metrics_path("/metrics").unwrap());
+    let mut server = listening(&["game"], |s| {
+        s.configure(|c| c.live.metrics_path = "/metrics".into())
+            .unwrap()
+    });
     let port = server.local_port();
     let clients: Vec<Client> = (0..3)
         .map(|_| rt.block_on(connect(&url(&server), &["game"])).unwrap())

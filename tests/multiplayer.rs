@@ -12,7 +12,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 fn mp_server() -> Server {
     let mut server = Server::new();
-    server.set_bind_ip("127.0.0.1");
+    server
+        .configure(|c| c.listen.bind_ip = "127.0.0.1".into())
+        .unwrap();
     server.listen(0, &[], true).unwrap();
     server
 }
@@ -171,8 +173,10 @@ fn refusing_new_connections_keeps_existing_peers() {
     let (mut old, old_id) = rt.block_on(join(&u));
     let mut log = Vec::new();
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 1);
-    server.set_refuse_new_connections(true);
-    assert!(server.is_refusing_new_connections());
+    server
+        .configure(|c| c.live.refuse_new_connections = true)
+        .unwrap();
+    assert!(server.settings().live.refuse_new_connections);
     match rt.block_on(connect(&u, &[])) {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
             assert_eq!(resp.status().as_u16(), 503)
@@ -181,7 +185,9 @@ fn refusing_new_connections_keeps_existing_peers() {
     }
     server.mp_put_packet(old_id, b"still here", false).unwrap();
     assert_eq!(rt.block_on(next_binary(&mut old)), b"still here");
-    server.set_refuse_new_connections(false);
+    server
+        .configure(|c| c.live.refuse_new_connections = false)
+        .unwrap();
     let (_new, new_id) = rt.block_on(join(&u));
     assert!(new_id != old_id && new_id >= 2);
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 2);

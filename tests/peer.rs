@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use godot_websocket_server::core::{Buffers, Error, Event, ReadyState, SendError};
+use godot_websocket_server::core::{Buffers, Error, Event, ReadyState, SendError, Server};
 use tokio_tungstenite::tungstenite::Message;
 
 #[test]
 fn outbound_limit_fails_sends_and_loses_nothing() {
     let rt = client_runtime();
     let mut server = listening(&[], |s| {
-        s.set_buffers(Buffers::from_godot(64, 1024, 64, 1024).unwrap())
+        s.configure(|c| c.listen.buffers = common::buffers(64, 1024, 64, 1024))
             .unwrap()
     });
     // A client with a small receive buffer that does not read yet.
@@ -102,24 +102,22 @@ fn messages_sent_before_a_close_stay_readable_after_it() {
 }
 
 #[test]
-fn buffers_follow_godot_rules() {
-    let b = Buffers::from_godot(3, 1000, 64, 1).unwrap();
-    assert_eq!(
-        b,
-        Buffers {
-            in_bytes: 4096,
-            in_packets: 1024,
-            out_bytes: 65536,
-            out_packets: 1
-        }
-    );
-    assert!(Buffers::from_godot(0, 1, 1, 1).is_err());
-    assert!(Buffers::from_godot(1, -1, 1, 1).is_err());
+fn buffers_are_checked_and_change_only_while_stopped() {
+    let none = Buffers {
+        in_bytes: 0,
+        ..Buffers::default()
+    };
+    assert!(matches!(
+        Server::new().configure(|c| c.listen.buffers = none),
+        Err(Error::InvalidParameter(_))
+    ));
+    let b = common::buffers(4, 1024, 64, 1);
     let mut s = listening(&[], |_| {});
     assert!(
-        matches!(s.set_buffers(Buffers::default()), Err(Error::Busy(_))),
+        matches!(s.configure(|c| c.listen.buffers = b), Err(Error::Busy(_))),
         "only before listen()"
     );
+    assert_eq!(s.settings().listen.buffers, Buffers::default(), "unchanged");
     s.stop();
-    s.set_buffers(b).unwrap();
+    s.configure(|c| c.listen.buffers = b).unwrap();
 }

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
-use godot_websocket_server::core::{Event, Server};
+use godot_websocket_server::core::{Event, Server, TrustedProxies};
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
@@ -66,13 +66,10 @@ fn peer_addresses(server: &mut Server, log: &mut Vec<Event>, n: usize) -> Vec<St
 #[test]
 fn forwarded_headers_count_only_from_trusted_proxies() {
     let mut server = listening(&[], |s| {
-        s.set_trusted_proxies(&["127.0.0.1".into()]).unwrap();
+        let proxies = TrustedProxies::parse(&["127.0.0.1".into()]).unwrap();
+        s.configure(|c| c.live.trusted_proxies = proxies).unwrap();
     });
-    assert!(
-        server
-            .set_trusted_proxies(&["not an address".into()])
-            .is_err()
-    );
+    assert!(TrustedProxies::parse(&["not an address".into()]).is_err());
     let port = server.local_port();
     let mut log = Vec::new();
     // From the trusted proxy: the right-most untrusted hop of X-Forwarded-For.
@@ -105,8 +102,9 @@ fn forwarded_headers_count_only_from_trusted_proxies() {
 #[test]
 fn the_per_address_limit_applies_to_the_client_behind_the_proxy() {
     let mut server = listening(&[], |s| {
-        s.set_trusted_proxies(&["127.0.0.0/8".into()]).unwrap();
-        s.set_max_connections_per_ip(1);
+        let proxies = TrustedProxies::parse(&["127.0.0.0/8".into()]).unwrap();
+        s.configure(|c| c.live.trusted_proxies = proxies).unwrap();
+        s.configure(|c| c.live.max_connections_per_ip = 1).unwrap();
     });
     let port = server.local_port();
     let (_a, r) = exchange(
@@ -144,8 +142,10 @@ fn v2_header(client: [u8; 4], port: u16) -> Vec<u8> {
 
 #[test]
 fn proxy_protocol_v1_and_v2_and_nothing_for_a_connection_without_one() {
-    let mut server = listening(&[], |s| s.set_proxy_protocol(true));
-    assert!(server.proxy_protocol());
+    let mut server = listening(&[], |s| {
+        s.configure(|c| c.live.proxy_protocol = true).unwrap()
+    });
+    assert!(server.settings().live.proxy_protocol);
     let port = server.local_port();
     let mut v1 = b"PROXY TCP4 192.0.2.7 127.0.0.1 56324 9080\r\n".to_vec();
     v1.extend(upgrade(""));
@@ -165,7 +165,10 @@ fn proxy_protocol_v1_and_v2_and_nothing_for_a_connection_without_one() {
     assert_eq!(connected_ids(&log).len(), 2);
 
     // With trusted proxies set, only they may send headers.
-    server.set_trusted_proxies(&["127.0.0.1".into()]).unwrap();
+    let proxies = TrustedProxies::parse(&["127.0.0.1".into()]).unwrap();
+    server
+        .configure(|c| c.live.trusted_proxies = proxies)
+        .unwrap();
     let mut v1 = b"PROXY TCP4 192.0.2.8 127.0.0.1 1 9080\r\n".to_vec();
     v1.extend(upgrade(""));
     let (_d, r) = exchange(port, "127.0.0.2", &v1);
@@ -174,9 +177,20 @@ fn proxy_protocol_v1_and_v2_and_nothing_for_a_connection_without_one() {
 
 #[test]
 fn health_check_path_answers_plain_gets() {
-    let mut server = listening(&[], |s| s.set_health_check_path("/healthz").unwrap());
-    assert!(server.set_health_check_path("healthz").is_err());
-    assert!(server.set_health_check_path("/a?b").is_err());
+    let mut server = listening(&[], |s| {
+        s.configure(|c| c.live.health_check_path = "/healthz".into())
+            .unwrap()
+    });
+    assert!(
+        server
+            .configure(|c| c.live.health_check_path = "healthz".into())
+            .is_err()
+    );
+    assert!(
+        server
+            .configure(|c| c.live.health_check_path = "/a?b".into())
+            .is_err()
+    );
     let port = server.local_port();
     let rt = client_runtime();
     let _c = rt.block_on(connect(&url(&server), &[])).unwrap();
@@ -202,7 +216,9 @@ fn health_check_path_answers_plain_gets() {
     let draining = get("/healthz?probe=1");
     assert!(draining.starts_with("HTTP/1.1 503"), "{draining}");
     // Off again: a plain request like any other.
-    server.set_health_check_path("").unwrap();
+    server
+        .configure(|c| c.live.health_check_path = "".into())
+        .unwrap();
     assert!(get("/healthz").starts_with("HTTP/1.1 426"));
     assert_eq!(server.stats().accepted, 1, "health checks are not peers");
 }

@@ -13,7 +13,10 @@ use tokio_tungstenite::tungstenite::Message;
 fn a_flooding_client_is_held_to_its_rate_and_loses_nothing() {
     let rt = client_runtime();
     let rate = 200u64;
-    let mut server = listening(&[], |s| s.set_rate_limits(rate, 0));
+    let mut server = listening(&[], |s| {
+        s.configure(|c| c.connections.max_messages_per_second = rate)
+            .unwrap()
+    });
     let u = url(&server);
     // A well-behaved client measures its round trips meanwhile.
     let calm = {

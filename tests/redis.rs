@@ -80,12 +80,18 @@ fn two_servers_share_groups_and_survive_a_redis_restart() {
     let url = format!("redis://127.0.0.1:{port}");
     let mut servers = [0, 1].map(|_| {
         let mut s = Server::new();
-        s.set_bind_ip("127.0.0.1");
-        s.set_redis_url(&url).unwrap();
+        s.configure(|c| c.listen.bind_ip = "127.0.0.1".into())
+            .unwrap();
+        s.configure(|c| c.listen.redis_url = url.to_string())
+            .unwrap();
         s.listen(0, &[], false).unwrap();
         s
     });
-    assert!(Server::new().set_redis_url("http://nope").is_err());
+    assert!(
+        Server::new()
+            .configure(|c| c.listen.redis_url = "http://nope".into())
+            .is_err()
+    );
     let mut logs = [Vec::new(), Vec::new()];
     poll_both(&mut servers, &mut logs, 10, |l| {
         l.iter()

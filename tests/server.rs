@@ -180,17 +180,20 @@ fn listen_errors_bind_address_and_restart_on_the_same_port() {
         Err(Error::AlreadyListening)
     ));
     let mut b = Server::new();
-    b.set_bind_ip("127.0.0.1");
+    b.configure(|c| c.listen.bind_ip = "127.0.0.1".into())
+        .unwrap();
     assert!(
         matches!(b.listen(port, &[], false), Err(Error::Bind { .. })),
         "port in use"
     );
-    b.set_bind_ip("not an address");
+    b.configure(|c| c.listen.bind_ip = "not an address".into())
+        .unwrap();
     assert!(matches!(
         b.listen(0, &[], false),
         Err(Error::InvalidAddress(_))
     ));
-    b.set_bind_ip("127.0.0.1");
+    b.configure(|c| c.listen.bind_ip = "127.0.0.1".into())
+        .unwrap();
     assert!(matches!(
         b.listen(0, &["bad protocol".into()], false),
         Err(Error::InvalidParameter(_))

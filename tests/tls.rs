@@ -61,7 +61,7 @@ async fn connect_wss(
 
 fn tls_server(tls: TlsConfig, f: impl FnOnce(&mut Server)) -> Server {
     listening(&[], |s| {
-        s.set_tls(Some(tls));
+        s.configure(|c| c.connections.tls = Some(tls)).unwrap();
         f(s);
     })
 }
@@ -104,7 +104,7 @@ fn wss_round_trip_with_ecdsa_pkcs8_key() {
     let (cert, key, der) = self_signed();
     assert!(key.contains("BEGIN PRIVATE KEY"), "rcgen writes PKCS#8");
     let server = tls_server(TlsConfig::from_pem(&cert, &key, None).unwrap(), |_| {});
-    assert!(server.is_tls());
+    assert!(server.settings().connections.tls.is_some());
     let port = server.local_port();
     let (stop, h) = echo_in_background(server);
     rt.block_on(async {
@@ -267,7 +267,8 @@ fn stalled_tls_handshakes_time_out_and_never_become_peers() {
     let rt = client_runtime();
     let (cert, key, der) = self_signed();
     let mut server = tls_server(TlsConfig::from_pem(&cert, &key, None).unwrap(), |s| {
-        s.set_handshake_timeout(Duration::from_millis(500))
+        s.configure(|c| c.connections.handshake_timeout = Duration::from_millis(500))
+            .unwrap()
     });
     let addr = format!("127.0.0.1:{}", server.local_port());
     let started = Instant::now();
@@ -346,7 +347,11 @@ fn certificate_renewal_while_listening_keeps_connected_clients() {
         .unwrap();
     let mut log = Vec::new();
     poll_until(&mut server, &mut log, 5, |l| connected_ids(l).len() == 1);
-    server.set_tls(Some(TlsConfig::from_pem(&cert_b, &key_b, None).unwrap()));
+    server
+        .configure(|c| {
+            c.connections.tls = Some(TlsConfig::from_pem(&cert_b, &key_b, None).unwrap())
+        })
+        .unwrap();
     let (stop, h) = echo_in_background(server);
     rt.block_on(async {
         let mut new = connect_wss(port, client_config(&[&der_b]))

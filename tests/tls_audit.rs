@@ -37,10 +37,14 @@ fn findings(json: &str) -> Vec<(String, String, String)> {
 fn testssl_finds_nothing_weak_and_the_chain_as_configured() {
     let c = chain();
     let mut server = Server::new();
-    server.set_bind_ip("127.0.0.1");
-    server.set_tls(Some(
-        TlsConfig::from_pem(&c.leaf_pem, &c.leaf_key_pem, Some(&c.intermediate_pem)).unwrap(),
-    ));
+    let tls = TlsConfig::from_pem(&c.leaf_pem, &c.leaf_key_pem, Some(&c.intermediate_pem));
+    let tls = Some(tls.unwrap());
+    server
+        .configure(|s| {
+            s.listen.bind_ip = "127.0.0.1".into();
+            s.connections.tls = tls;
+        })
+        .unwrap();
     server.listen(0, &[], false).unwrap();
     let port = server.local_port();
     let dir = std::env::temp_dir().join(format!("gws-testssl-{}", std::process::id()));

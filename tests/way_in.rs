@@ -63,7 +63,10 @@ fn text_and_binary_round_trip_and_upgrade_request_kept() {
 #[test]
 fn handshake_timeout_drops_silent_and_half_requests() {
     let rt = client_runtime();
-    let mut server = listening(&[], |s| s.set_handshake_timeout(Duration::from_millis(500)));
+    let mut server = listening(&[], |s| {
+        s.configure(|c| c.connections.handshake_timeout = Duration::from_millis(500))
+            .unwrap()
+    });
     let addr = format!("127.0.0.1:{}", server.local_port());
     let started = Instant::now();
     let mut silent = TcpStream::connect(&addr).unwrap();

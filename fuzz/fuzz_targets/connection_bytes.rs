@@ -19,11 +19,17 @@ fn server() -> &'static Mutex<Server> {
     static SERVER: OnceLock<Mutex<Server>> = OnceLock::new();
     SERVER.get_or_init(|| {
         let mut server = Server::new();
-        server.set_bind_ip("127.0.0.1");
-        server
-            .set_buffers(Buffers::from_godot(4, 16, 4, 16).unwrap())
-            .unwrap();
-        server.set_close_timeout(Duration::from_millis(200));
+        let configured = server.configure(|c| {
+            c.listen.bind_ip = "127.0.0.1".into();
+            c.listen.buffers = Buffers {
+                in_bytes: 4096,
+                in_packets: 16,
+                out_bytes: 4096,
+                out_packets: 16,
+            };
+            c.connections.close_timeout = Duration::from_millis(200);
+        });
+        configured.unwrap();
         server.listen(0, &[], false).unwrap();
         Mutex::new(server)
     })
@@ -31,7 +37,7 @@ fn server() -> &'static Mutex<Server> {
 
 fuzz_target!(|data: &[u8]| {
     let mut server = server().lock().unwrap();
-    let limits = server.buffers();
+    let limits = server.settings().listen.buffers;
     let mut tcp = TcpStream::connect(("127.0.0.1", server.local_port())).unwrap();
     tcp.write_all(UPGRADE).unwrap();
     let mut head = Vec::new();

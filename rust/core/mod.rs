@@ -48,9 +48,11 @@ pub use observability::stats::{Refused, Stats};
 pub use peer::{Message, Peer, ReadyState};
 pub use policy::gate::UpgradeRequest;
 pub use policy::limits::{Buffers, LimitRefusal};
-pub use request::Headers;
-pub use server::{
-    DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_UNRELIABLE_THRESHOLD, Event, MultiplayerPacket, Server,
+pub use policy::settings::{
+    AllowedOrigins, ConnectionSettings, DEFAULT_COMPRESSION_THRESHOLD,
+    DEFAULT_UNRELIABLE_THRESHOLD, ListenSettings, LiveSettings, Settings, TrustedProxies,
 };
+pub use request::Headers;
+pub use server::{Event, MultiplayerPacket, Server};
 pub use socket::tls::TlsConfig;
 pub use upgrade::handshake::select_protocol;

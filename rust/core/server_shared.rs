@@ -3,11 +3,11 @@
 //! queue the tasks push into and the caller's thread swaps out in `poll()`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex};
 use tokio::sync::watch;
-use tokio_rustls::rustls::ServerConfig;
 
 use crate::core::fanout::redis_bridge::RedisEvent;
 use crate::core::fanout::{Fanout, Missed};
@@ -17,7 +17,7 @@ use crate::core::observability::stats::Counters;
 use crate::core::peer::{Message, PeerShared};
 use crate::core::policy::gate::{Decision, UpgradeRequest};
 use crate::core::policy::limits::{Buffers, ConnectionLimits};
-use crate::core::policy::settings::Settings;
+use crate::core::policy::settings::{LiveSettings, Settings, SharedSettings};
 use crate::core::session::Registry;
 
 /// A peer whose connection ended, as its task reports it.
@@ -53,63 +53,89 @@ pub(crate) enum RawEvent {
     Redis(RedisEvent),
 }
 
-/// Settings fixed for a session, and its shared state.
+/// What lives as long as a `Server` object, across its `listen()`s: its settings, its
+/// connection counts, its statistics and the peer ids it handed out.
+#[derive(Clone)]
+pub(crate) struct Lifelong {
+    pub settings: Arc<SharedSettings>,
+    pub limits: Arc<ConnectionLimits>,
+    pub counters: Arc<Counters>,
+    pub ids: Arc<IdGenerator>,
+}
+
+impl Default for Lifelong {
+    fn default() -> Self {
+        Lifelong {
+            settings: Arc::default(),
+            limits: Arc::default(),
+            counters: Arc::default(),
+            ids: Arc::new(IdGenerator::new()),
+        }
+    }
+}
+
+/// What one `listen()` fixed, and the state its tasks share until `stop()`.
 pub(crate) struct ServerShared {
     pub protocols: Vec<String>,
+    /// The per-peer buffer limits of this `listen()`.
     pub buffers: Buffers,
-    pub handshake_timeout: Duration,
-    pub close_timeout: Duration,
     pub multiplayer: bool,
-    pub tls: RwLock<Option<Arc<ServerConfig>>>,
-    pub settings: Arc<Settings>,
     pub limits: Arc<ConnectionLimits>,
     pub counters: Arc<Counters>,
     pub fanout: Arc<Fanout>,
     /// Live sessions (`reconnect_grace_period`), by secret.
     pub sessions: Registry,
+    settings: Arc<SharedSettings>,
     ids: Arc<IdGenerator>,
+    /// A graceful stop is under way: new upgrades get 503.
+    draining: AtomicBool,
     events: Mutex<Vec<RawEvent>>,
     ready: Condvar,
 }
 
 impl ServerShared {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         protocols: Vec<String>,
-        buffers: Buffers,
-        handshake_timeout: Duration,
-        close_timeout: Duration,
         multiplayer: bool,
-        tls: Option<Arc<ServerConfig>>,
-        settings: Arc<Settings>,
-        limits: Arc<ConnectionLimits>,
-        counters: Arc<Counters>,
         fanout: Arc<Fanout>,
-        ids: Arc<IdGenerator>,
+        lifelong: &Lifelong,
     ) -> Self {
         ServerShared {
             protocols,
-            buffers,
-            handshake_timeout,
-            close_timeout,
+            buffers: lifelong.settings.current().listen.buffers,
             multiplayer,
-            tls: RwLock::new(tls),
-            settings,
-            limits,
-            counters,
+            limits: lifelong.limits.clone(),
+            counters: lifelong.counters.clone(),
             fanout,
             sessions: Registry::default(),
-            ids,
+            settings: lifelong.settings.clone(),
+            ids: lifelong.ids.clone(),
+            draining: AtomicBool::new(false),
             events: Mutex::new(Vec::new()),
             ready: Condvar::new(),
         }
     }
 
+    /// The settings now (a snapshot: a connection reads it once as it opens).
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.current()
+    }
+
+    /// A graceful stop began: upgrades from now on get 503.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether a graceful stop is under way.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
     /// Whether the TCP peer's address is the client's (so the per-address limit applies at
     /// once): not when it is a trusted proxy or a PROXY header will name the client.
-    pub fn per_ip_at_accept(&self, remote: std::net::SocketAddr) -> bool {
-        !self.settings.proxy_protocol()
-            && !crate::core::policy::proxies::is_trusted(&self.settings.proxies(), remote.ip())
+    pub fn per_ip_at_accept(&self, live: &LiveSettings, remote: std::net::SocketAddr) -> bool {
+        !live.proxy_protocol
+            && !crate::core::policy::proxies::is_trusted(live.trusted_proxies.ranges(), remote.ip())
     }
 
     /// A new peer id: never handed out before by this server.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use godot::global::Error as GdError;
 
-use crate::core::{Error, SendError};
+use crate::core::{Buffers, Error, SendError};
 
 /// The Godot `Error` code for a core error.
 pub fn error_code(e: &Error) -> GdError {
@@ -91,6 +91,33 @@ pub fn count(value: i64, name: &str) -> Result<usize, Error> {
 }
 
 /// A peer id from GDScript's int (ids are int32).
+/// Godot 3's `set_buffers(in_kb, in_packets, out_kb, out_packets)`: sizes in KiB, every
+/// value between 1 and its maximum, rounded up to a power of two.
+pub fn buffers(
+    in_kb: i64,
+    in_packets: i64,
+    out_kb: i64,
+    out_packets: i64,
+) -> Result<Buffers, Error> {
+    let max_kb = (Buffers::MAX_BYTES / 1024) as i64;
+    let max_packets = Buffers::MAX_PACKETS as i64;
+    let check = |name: &str, v: i64, max: i64| {
+        if v <= 0 || v > max {
+            Err(Error::InvalidParameter(format!(
+                "set_buffers: {name} is {v}; it must be between 1 and {max}"
+            )))
+        } else {
+            Ok((v as usize).next_power_of_two())
+        }
+    };
+    Ok(Buffers {
+        in_bytes: check("in_kb", in_kb, max_kb)? * 1024,
+        in_packets: check("in_packets", in_packets, max_packets)?,
+        out_bytes: check("out_kb", out_kb, max_kb)? * 1024,
+        out_packets: check("out_packets", out_packets, max_packets)?,
+    })
+}
+
 pub fn peer_id(value: i64) -> i32 {
     i32::try_from(value).unwrap_or(0)
 }
@@ -155,5 +182,22 @@ mod tests {
         assert!(seconds(f64::NAN, "t").is_err() && seconds(1e300, "t").is_err());
         assert_eq!(count(0, "n").unwrap(), 0);
         assert!(count(-1, "n").is_err());
+    }
+
+    #[test]
+    fn buffers_follow_godot_rules() {
+        let b = buffers(3, 1000, 64, 1).unwrap();
+        assert_eq!(
+            b,
+            Buffers {
+                in_bytes: 4096,
+                in_packets: 1024,
+                out_bytes: 65536,
+                out_packets: 1
+            }
+        );
+        assert!(buffers(0, 1, 1, 1).is_err());
+        assert!(buffers(1, -1, 1, 1).is_err());
+        assert!(buffers(1 << 21, 1, 1, 1).is_err());
     }
 }

@@ -13,7 +13,7 @@ pub mod session;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use godot_websocket_server::core::{Event, Peer, Server};
+use godot_websocket_server::core::{Buffers, Event, Peer, Server};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
@@ -23,11 +23,23 @@ pub type Client =
 /// A stopped server bound to 127.0.0.1, configured by `f`, then listening on a free port.
 pub fn listening(protocols: &[&str], f: impl FnOnce(&mut Server)) -> Server {
     let mut server = Server::new();
-    server.set_bind_ip("127.0.0.1");
+    server
+        .configure(|c| c.listen.bind_ip = "127.0.0.1".into())
+        .unwrap();
     f(&mut server);
     let protocols: Vec<String> = protocols.iter().map(|s| s.to_string()).collect();
     server.listen(0, &protocols, false).expect("listen");
     server
+}
+
+/// Per-peer buffers as Godot 3's `set_buffers()` gives them: sizes in KiB.
+pub fn buffers(in_kb: usize, in_packets: usize, out_kb: usize, out_packets: usize) -> Buffers {
+    Buffers {
+        in_bytes: in_kb * 1024,
+        in_packets,
+        out_bytes: out_kb * 1024,
+        out_packets,
+    }
 }
 
 pub fn url(server: &Server) -> String {

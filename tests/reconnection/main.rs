@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 use common::relay::Relay;
 use common::session::{Gone, SessionClient, hello};
 use common::*;
-use godot_websocket_server::core::{Buffers, Event, SendError, Server};
+use godot_websocket_server::core::{Event, SendError, Server};
 use tokio_tungstenite::tungstenite::Message;
 
 fn with_grace(secs: u64) -> Server {
     listening(&[], |s| {
-        s.set_reconnect_grace_period(Duration::from_secs(secs));
+        s.configure(|c| c.connections.reconnect_grace_period = Duration::from_secs(secs))
+            .unwrap();
     })
 }
 
@@ -87,8 +88,9 @@ fn messages_cross_cuts_exactly_once_and_in_order_both_ways() {
     const MESSAGES: usize = 10_000;
     const CUTS: usize = 20;
     let mut server = listening(&[], |s| {
-        s.set_reconnect_grace_period(Duration::from_secs(20));
-        s.set_buffers(Buffers::from_godot(64, 1024, 64, 1024).unwrap())
+        s.configure(|c| c.connections.reconnect_grace_period = Duration::from_secs(20))
+            .unwrap();
+        s.configure(|c| c.listen.buffers = common::buffers(64, 1024, 64, 1024))
             .unwrap();
     });
     let port = server.local_port();
@@ -306,8 +308,9 @@ fn a_clean_close_ends_the_session_at_once() {
 fn a_full_outbound_buffer_while_away_is_reported_and_what_fitted_arrives() {
     let rt = client_runtime();
     let mut server = listening(&[], |s| {
-        s.set_reconnect_grace_period(Duration::from_secs(10));
-        s.set_buffers(Buffers::from_godot(64, 1024, 64, 8).unwrap())
+        s.configure(|c| c.connections.reconnect_grace_period = Duration::from_secs(10))
+            .unwrap();
+        s.configure(|c| c.listen.buffers = common::buffers(64, 1024, 64, 8))
             .unwrap();
     });
     let (relay, mut c, id, mut log) = one_session(&rt, &mut server);
@@ -351,7 +354,9 @@ fn the_game_decides_on_a_return_and_knows_who_returns() {
     let rt = client_runtime();
     let mut server = with_grace(10);
     let (relay, mut c, id, mut log) = one_session(&rt, &mut server);
-    server.set_approve_upgrades(true);
+    server
+        .configure(|c| c.live.approve_upgrades = true)
+        .unwrap();
     cut_and_wait_away(&mut server, &relay, id, &mut log);
     assert_eq!(rt.block_on(c.recv()), Err(Gone::Broken));
     let back = rt.spawn(async move {
@@ -417,8 +422,10 @@ fn a_secret_from_another_server_process_opens_a_new_session_there() {
 fn a_blackholed_connection_is_found_by_the_heartbeat_and_the_client_comes_back() {
     let rt = client_runtime();
     let mut server = listening(&[], |s| {
-        s.set_reconnect_grace_period(Duration::from_secs(10));
-        s.set_heartbeat_interval(Duration::from_millis(300));
+        s.configure(|c| c.connections.reconnect_grace_period = Duration::from_secs(10))
+            .unwrap();
+        s.configure(|c| c.connections.heartbeat_interval = Duration::from_millis(300))
+            .unwrap();
     });
     let (relay, mut c, id, mut log) = one_session(&rt, &mut server);
     rt.block_on(c.send(Message::text("before")));
@@ -495,11 +502,12 @@ fn an_away_peer_counts_toward_max_connections_and_can_still_come_back() {
     let rt = client_runtime();
     for per_ip in [false, true] {
         let mut server = listening(&[], |s| {
-            s.set_reconnect_grace_period(Duration::from_secs(10));
+            s.configure(|c| c.connections.reconnect_grace_period = Duration::from_secs(10))
+                .unwrap();
             if per_ip {
-                s.set_max_connections_per_ip(1);
+                s.configure(|c| c.live.max_connections_per_ip = 1).unwrap();
             } else {
-                s.set_max_connections(1);
+                s.configure(|c| c.live.max_connections = 1).unwrap();
             }
         });
         let (relay, mut c, id, mut log) = one_session(&rt, &mut server);

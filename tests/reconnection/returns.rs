@@ -10,7 +10,6 @@ use super::common::relay::Relay;
 use super::common::session::Gone;
 use super::common::*;
 use super::{Rng, one_session, with_grace};
-use godot_websocket_server::core::Buffers;
 use godot_websocket_server::core::Event;
 
 /// A client comes back 250 times, through two relays in turn: half the time its old
@@ -120,8 +119,9 @@ fn a_replaced_connection_with_unread_data_still_gets_its_close_frame() {
     let rt = client_runtime();
     for round in 0..20 {
         let mut server = listening(&[], |s| {
-            s.set_reconnect_grace_period(Duration::from_secs(10));
-            s.set_buffers(Buffers::from_godot(64, 4, 64, 1024).unwrap())
+            s.configure(|c| c.connections.reconnect_grace_period = Duration::from_secs(10))
+                .unwrap();
+            s.configure(|c| c.listen.buffers = crate::common::buffers(64, 4, 64, 1024))
                 .unwrap();
         });
         let (_relay, mut c, id, _log) = one_session(&rt, &mut server);

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,7 +11,7 @@ use futures_util::future::OptionFuture;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::{sleep, sleep_until, timeout};
+use tokio::time::{sleep, sleep_until, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
@@ -62,12 +61,18 @@ pub(crate) async fn serve(
     let mut slot = slot;
     let _live = runtime::LiveConnection::new();
     let _ = tcp.set_nodelay(true);
-    if shared.multiplayer {
-        // Unreliable packets can only be dropped for a slow client if its backlog is ours.
-        let threshold = shared.fanout.unreliable_threshold.load(Ordering::Relaxed);
-        crate::core::socket::unsent::limit_unsent(&tcp, threshold);
-    }
-    let deadline = tokio::time::Instant::now() + shared.handshake_timeout;
+    let (handshake_timeout, grace) = {
+        let settings = shared.settings();
+        if shared.multiplayer {
+            // Unreliable packets can only be dropped for a slow client if its backlog is ours.
+            let threshold = settings.live.unreliable_drop_threshold;
+            crate::core::socket::unsent::limit_unsent(&tcp, threshold);
+        }
+        let opening = &settings.connections;
+        (opening.handshake_timeout, opening.reconnect_grace_period)
+    };
+    // The whole opening, up to the first message written, within handshake_timeout.
+    let deadline = tokio::time::Instant::now() + handshake_timeout;
     let opened = tokio::select! {
         // Boxed: the handshake's state is freed once the connection is open.
         r = Box::pin(open(tcp, remote, &shared, deadline, &mut slot)) => r,
@@ -106,7 +111,6 @@ pub(crate) async fn serve(
         }
         return;
     }
-    let grace = shared.settings.reconnect_grace();
     let session = (ask.is_some() && !grace.is_zero()).then(|| shared.sessions.open(id));
     let secure = matches!(stream, ServerStream::Tls(_));
     // A session's connection changes: its messages go through its task only.
@@ -138,7 +142,7 @@ pub(crate) async fn serve(
         ask.map(|_| resuming::welcome(&peer, &shared, false))
     };
     if let Some(first) = first
-        && timeout(shared.handshake_timeout, ws.send(WsMessage::Binary(first)))
+        && timeout_at(deadline, ws.send(WsMessage::Binary(first)))
             .await
             .map_or(true, |r| r.is_err())
     {
@@ -252,14 +256,24 @@ pub(super) enum Outcome {
 
 /// Reads and writes until the connection ends.
 async fn run(mut ws: Ws, peer: &Arc<PeerShared>, shared: &ServerShared) -> RunEnd {
+    let (close_timeout, mut heartbeat, mut limiter) = {
+        let settings = shared.settings();
+        let c = &settings.connections;
+        (
+            c.close_timeout,
+            Heartbeat::new(c.heartbeat_interval, peer.opened()),
+            RateLimiter::new(
+                c.max_messages_per_second,
+                c.max_bytes_per_second,
+                Instant::now(),
+            ),
+        )
+    };
     let close_timer = async {
         peer.close_started().await;
-        sleep(shared.close_timeout).await;
+        sleep(close_timeout).await;
     };
     tokio::pin!(close_timer);
-    let mut heartbeat = Heartbeat::new(shared.settings.heartbeat(), peer.opened());
-    let (messages, bytes) = shared.settings.rate_limits();
-    let mut limiter = RateLimiter::new(messages, bytes, Instant::now());
     let mut writer_done = false;
     let mut failing: Option<(u16, &'static str)> = None;
     // The wait before failing: made (and boxed) only then, as it is rare and large.
@@ -331,7 +345,7 @@ async fn run(mut ws: Ws, peer: &Arc<PeerShared>, shared: &ServerShared) -> RunEn
             Outcome::Ended(RunEnd::Replaced) => {
                 // Told why it ends, on the side: the connection that replaces it is
                 // taken over at once.
-                tokio::spawn(replaced(ws, shared.close_timeout));
+                tokio::spawn(replaced(ws, close_timeout));
                 return RunEnd::Replaced;
             }
             Outcome::Ended(end) => return end,

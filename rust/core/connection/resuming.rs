@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
-use tokio::time::{Instant, sleep, sleep_until, timeout, timeout_at};
+use tokio::time::{Instant, sleep, sleep_until, timeout_at};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::{RunEnd, Ws, goodbye, run};
@@ -25,7 +25,7 @@ const KEEPALIVE: Duration = Duration::from_secs(5);
 
 /// How often the server sends its keepalive on a session's connection.
 pub(super) fn keepalive(shared: &ServerShared) -> Duration {
-    match shared.settings.heartbeat() {
+    match shared.settings().connections.heartbeat_interval {
         d if d.is_zero() => KEEPALIVE,
         d => d,
     }
@@ -38,7 +38,7 @@ pub(super) fn welcome(peer: &PeerShared, shared: &ServerShared, resumed: bool) -
         id: peer.id(),
         token: state.map(|s| s.token()),
         grace: match state {
-            Some(_) => shared.settings.reconnect_grace(),
+            Some(_) => shared.settings().connections.reconnect_grace_period,
             None => Duration::ZERO,
         },
         resumed,
@@ -76,6 +76,7 @@ pub(super) async fn come_back(
                 received,
                 deflate,
                 token,
+                deadline,
             };
             match state.hand_over(back) {
                 Ok(()) => return true,
@@ -91,7 +92,8 @@ pub(super) async fn come_back(
 
 /// Turns a return away: a close frame with `CLOSE_NOT_RESUMED`, then the end.
 async fn not_resumed(ws: Ws, shared: &ServerShared, reason: &str) {
-    goodbye(ws, wire::CLOSE_NOT_RESUMED, reason, shared.close_timeout).await;
+    let close_timeout = shared.settings().connections.close_timeout;
+    goodbye(ws, wire::CLOSE_NOT_RESUMED, reason, close_timeout).await;
 }
 
 /// Serves a session's peer over its connections until the session ends; whether it
@@ -115,7 +117,8 @@ pub(super) async fn serve_session(
         state.set_away(true);
         shared.push(RawEvent::Away(peer.clone()));
         let lending = Lending::start(shared);
-        let deadline = Instant::now() + shared.settings.reconnect_grace();
+        let grace = shared.settings().connections.reconnect_grace_period;
+        let deadline = Instant::now() + grace;
         ws = loop {
             let returning = match back.take() {
                 Some(returning) => returning,
@@ -198,6 +201,7 @@ async fn reopen(
         received,
         deflate,
         token,
+        deadline,
     } = returning;
     let mut ws = *ws;
     let Some(missed) = state.unreceived(received) else {
@@ -210,7 +214,7 @@ async fn reopen(
         peer.sent(packets, bytes);
     }
     state.renew(token);
-    let written = timeout(shared.handshake_timeout, async {
+    let written = timeout_at(deadline, async {
         ws.feed(WsMessage::Binary(welcome(peer, shared, true)))
             .await?;
         for (data, is_text) in missed {

@@ -59,7 +59,7 @@ impl Fanout {
             return Err(data);
         }
         let compressible = peer.deflate_window().is_some()
-            && data.len() >= self.compression_threshold.load(Ordering::Relaxed);
+            && data.len() >= self.settings.current().live.compression_threshold;
         if compressible {
             return Err(data);
         }

@@ -29,11 +29,8 @@ use crate::core::compression::{Deflated, deflate};
 use crate::core::error::SendError;
 use crate::core::ids::{IdMap, IdSet, PeerId};
 use crate::core::peer::{Command, Outgoing, Peer, PeerShared, SendQueue};
+use crate::core::policy::settings::SharedSettings;
 use crate::core::session::wire;
-
-/// Messages shorter than this many bytes go uncompressed (`compression_threshold`):
-/// below it, DEFLATE saves a few bytes at best and costs more than it saves.
-pub const DEFAULT_COMPRESSION_THRESHOLD: usize = 256;
 
 /// Who a job goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,23 +76,20 @@ pub(crate) struct Fanout {
     groups: RwLock<HashMap<String, IdSet>>,
     /// Jobs queued and not yet dispatched.
     pub(crate) pending: AtomicUsize,
-    /// Drop unreliable packets for a peer with more than this many bytes queued (0: never).
-    pub unreliable_threshold: AtomicUsize,
-    /// Messages of at least this many bytes go compressed to peers that agreed to it.
-    pub compression_threshold: AtomicUsize,
+    /// The thresholds (`compression_threshold`, `unreliable_drop_threshold`) apply at once.
+    settings: Arc<SharedSettings>,
     work: mpsc::UnboundedSender<Work>,
 }
 
 impl Fanout {
     /// A fan-out and the receiving end for [`run`].
-    pub fn new(unreliable_threshold: usize) -> (Arc<Self>, FanoutQueue) {
+    pub fn new(settings: Arc<SharedSettings>) -> (Arc<Self>, FanoutQueue) {
         let (work, rx) = mpsc::unbounded_channel();
         let fanout = Arc::new(Fanout {
             peers: RwLock::new(IdMap::default()),
             groups: RwLock::new(HashMap::new()),
             pending: AtomicUsize::new(0),
-            unreliable_threshold: AtomicUsize::new(unreliable_threshold),
-            compression_threshold: AtomicUsize::new(DEFAULT_COMPRESSION_THRESHOLD),
+            settings,
             work,
         });
         (fanout, FanoutQueue::new(rx))
@@ -225,8 +219,10 @@ impl Fanout {
         // Each form is compressed once, for every peer that agreed on its window.
         let escaped = std::cell::OnceCell::new();
         let (deflated, deflated_escaped) = (Deflated::default(), Deflated::default());
+        let settings = self.settings.current();
+        let thresholds = &settings.live;
         for peer in &recipients {
-            if job.unreliable && self.congested(peer) {
+            if job.unreliable && congested(peer, thresholds.unreliable_drop_threshold) {
                 peer.traffic().dropped();
                 continue;
             }
@@ -239,7 +235,8 @@ impl Fanout {
                 ),
                 false => (job.data.clone(), &deflated),
             };
-            let message = self.outgoing(peer, data, job.is_text, Some(shared));
+            let threshold = thresholds.compression_threshold;
+            let message = message(peer, data, job.is_text, Some(shared), threshold);
             match peer.send_now(message) {
                 Ok(()) | Err(SendError::Closed) => {}
                 Err(_) => missed.push(peer.id()),
@@ -250,34 +247,45 @@ impl Fanout {
     }
 
     /// A message for `peer`, compressed when its connection agreed to it and the message
-    /// reaches `compression_threshold`; `shared` keeps a fan-out's compressed forms.
-    pub fn outgoing(
-        &self,
-        peer: &PeerShared,
-        data: Bytes,
-        is_text: bool,
-        shared: Option<&Deflated>,
-    ) -> Outgoing {
-        let threshold = self.compression_threshold.load(Ordering::Relaxed);
-        let deflated = match peer.deflate_window() {
-            Some(window) if data.len() >= threshold => match shared {
-                Some(shared) => shared.get(&data, window),
-                None => deflate(&data, window),
-            },
-            _ => None,
-        };
-        Outgoing {
-            data,
-            is_text,
-            deflated,
-        }
+    /// reaches `compression_threshold`.
+    pub fn outgoing(&self, peer: &PeerShared, data: Bytes, is_text: bool) -> Outgoing {
+        let threshold = self.settings.current().live.compression_threshold;
+        message(peer, data, is_text, None, threshold)
     }
 
     /// Whether an unreliable packet for this peer is dropped now.
     pub fn congested(&self, peer: &PeerShared) -> bool {
-        let threshold = self.unreliable_threshold.load(Ordering::Relaxed);
-        threshold > 0 && peer.queued_bytes() > threshold
+        let threshold = self.settings.current().live.unreliable_drop_threshold;
+        congested(peer, threshold)
     }
+}
+
+/// A message for `peer`, compressed when its connection agreed to it and the message has
+/// at least `threshold` bytes; `shared` keeps a fan-out's compressed forms.
+fn message(
+    peer: &PeerShared,
+    data: Bytes,
+    is_text: bool,
+    shared: Option<&Deflated>,
+    threshold: usize,
+) -> Outgoing {
+    let deflated = match peer.deflate_window() {
+        Some(window) if data.len() >= threshold => match shared {
+            Some(shared) => shared.get(&data, window),
+            None => deflate(&data, window),
+        },
+        _ => None,
+    };
+    Outgoing {
+        data,
+        is_text,
+        deflated,
+    }
+}
+
+/// Whether an unreliable packet is dropped for a peer with this `threshold` (0: never).
+fn congested(peer: &PeerShared, threshold: usize) -> bool {
+    threshold > 0 && peer.queued_bytes() > threshold
 }
 
 impl SendQueue for Fanout {

@@ -14,7 +14,6 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, timeout};
 
-use crate::core::error::Error;
 use crate::core::fanout::{Fanout, Job, Recipients};
 use crate::core::ids::PeerId;
 
@@ -46,15 +45,6 @@ struct Outgoing {
 pub(crate) struct Bridge {
     out: mpsc::UnboundedSender<Outgoing>,
     origin: [u8; 16],
-}
-
-/// Checks a Redis URL (`redis://host:port/db`, `rediss://` is not built in).
-pub(crate) fn check_url(url: &str) -> Result<redis::Client, Error> {
-    redis::Client::open(url).map_err(|e| {
-        Error::InvalidParameter(format!(
-            "redis_url \"{url}\" cannot be used: {e}; use e.g. \"redis://127.0.0.1:6379\""
-        ))
-    })
 }
 
 impl Bridge {

@@ -72,7 +72,7 @@ fn handle(fanout: &Fanout, work: Work, report: &impl Fn(Missed)) {
             }
         }
         Work::One(peer, data, is_text) => {
-            let message = fanout.outgoing(&peer, data, is_text, None);
+            let message = fanout.outgoing(&peer, data, is_text);
             // With a long backlog, the connection tasks write in parallel instead.
             let backlog = fanout.pending.load(Ordering::Acquire) > DIRECT_BACKLOG;
             if backlog || !peer.write_direct(&message, true) {

@@ -37,34 +37,26 @@ impl Default for Buffers {
 }
 
 impl Buffers {
-    /// Largest buffer accepted, in KiB (1 GiB).
-    pub const MAX_KB: i64 = 1024 * 1024;
+    /// Largest buffer accepted, in bytes (1 GiB).
+    pub const MAX_BYTES: usize = 1 << 30;
     /// Most packets accepted in one buffer.
-    pub const MAX_PACKETS: i64 = 1 << 24;
+    pub const MAX_PACKETS: usize = 1 << 24;
 
-    /// Godot 3's `set_buffers(in_kb, in_packets, out_kb, out_packets)`: sizes in KiB,
-    /// every value rounded up to a power of two.
-    pub fn from_godot(
-        in_kb: i64,
-        in_packets: i64,
-        out_kb: i64,
-        out_packets: i64,
-    ) -> Result<Self, Error> {
-        let check = |name: &str, v: i64, max: i64| {
-            if v <= 0 || v > max {
+    /// Every limit between 1 and its maximum.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        let check = |name: &str, v: usize, max: usize| {
+            if v == 0 || v > max {
                 Err(Error::InvalidParameter(format!(
                     "set_buffers: {name} is {v}; it must be between 1 and {max}"
                 )))
             } else {
-                Ok((v as usize).next_power_of_two())
+                Ok(())
             }
         };
-        Ok(Buffers {
-            in_bytes: check("in_kb", in_kb, Self::MAX_KB)? * 1024,
-            in_packets: check("in_packets", in_packets, Self::MAX_PACKETS)?,
-            out_bytes: check("out_kb", out_kb, Self::MAX_KB)? * 1024,
-            out_packets: check("out_packets", out_packets, Self::MAX_PACKETS)?,
-        })
+        check("inbound bytes", self.in_bytes, Self::MAX_BYTES)?;
+        check("inbound packets", self.in_packets, Self::MAX_PACKETS)?;
+        check("outbound bytes", self.out_bytes, Self::MAX_BYTES)?;
+        check("outbound packets", self.out_packets, Self::MAX_PACKETS)
     }
 }
 
@@ -86,8 +78,6 @@ pub enum LimitRefusal {
 /// loops and connection tasks of a server. Changes apply at once to new connections.
 #[derive(Default)]
 pub(crate) struct ConnectionLimits {
-    max_total: AtomicUsize,
-    max_per_ip: AtomicUsize,
     open: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     refusing: AtomicUsize,
@@ -96,6 +86,13 @@ pub(crate) struct ConnectionLimits {
     away: AtomicUsize,
     /// Provisional slots in use.
     lent: AtomicUsize,
+}
+
+/// `max_connections` and `max_connections_per_ip` (0: no limit), as they are now.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Caps {
+    pub total: usize,
+    pub per_ip: usize,
 }
 
 /// What the accept loop does with a new TCP connection.
@@ -109,24 +106,6 @@ pub(crate) enum Admission {
 }
 
 impl ConnectionLimits {
-    /// Most open connections, 0 for no limit.
-    pub fn set_max_total(&self, max: usize) {
-        self.max_total.store(max, Ordering::Relaxed);
-    }
-
-    pub fn max_total(&self) -> usize {
-        self.max_total.load(Ordering::Relaxed)
-    }
-
-    /// Most open connections from one IP address, 0 for no limit.
-    pub fn set_max_per_ip(&self, max: usize) {
-        self.max_per_ip.store(max, Ordering::Relaxed);
-    }
-
-    pub fn max_per_ip(&self) -> usize {
-        self.max_per_ip.load(Ordering::Relaxed)
-    }
-
     /// Connections open now, handshakes included.
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
@@ -134,10 +113,12 @@ impl ConnectionLimits {
 
     /// Takes a slot for a connection from `ip`, or says why not. `per_ip` is false when
     /// the TCP peer is a proxy: the client's address is known later ([`Slot::rebind`]).
-    pub fn admit(self: &Arc<Self>, ip: IpAddr, per_ip: bool) -> Admission {
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, per_ip: bool, caps: Caps) -> Admission {
         let ip = ip.to_canonical();
-        let max_total = self.max_total();
-        let max_per_ip = self.max_per_ip();
+        let Caps {
+            total: max_total,
+            per_ip: max_per_ip,
+        } = caps;
         let mut map = self.per_ip.lock();
         let from_ip = if per_ip {
             map.get(&ip).copied().unwrap_or(0)
@@ -212,7 +193,8 @@ pub(crate) struct Slot {
 impl Slot {
     /// Counts the connection under the client's real address (learned from a proxy),
     /// or says that address is over its limit.
-    pub fn rebind(&mut self, ip: IpAddr) -> Result<(), LimitRefusal> {
+    /// `max_per_ip` as `Caps::per_ip`.
+    pub fn rebind(&mut self, ip: IpAddr, max_per_ip: usize) -> Result<(), LimitRefusal> {
         if self.provisional.is_some() {
             return Ok(());
         }
@@ -220,7 +202,7 @@ impl Slot {
         if self.ip == Some(ip) {
             return Ok(());
         }
-        let max = self.limits.max_per_ip();
+        let max = max_per_ip;
         let mut map = self.limits.per_ip.lock();
         let n = map.get(&ip).copied().unwrap_or(0);
         if max > 0 && n >= max {
@@ -279,73 +261,85 @@ mod tests {
     #[test]
     fn slots_count_in_all_and_per_address_and_free_up() {
         let limits = Arc::new(ConnectionLimits::default());
-        limits.set_max_total(3);
-        limits.set_max_per_ip(2);
+        let caps = Caps {
+            total: 3,
+            per_ip: 2,
+        };
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let admitted = |x: Admission| match x {
             Admission::Admitted(s) => Some(s),
             _ => None,
         };
-        let a1 = admitted(limits.admit(a, true)).unwrap();
-        let _a2 = admitted(limits.admit(a, true)).unwrap();
+        let a1 = admitted(limits.admit(a, true, caps)).unwrap();
+        let _a2 = admitted(limits.admit(a, true, caps)).unwrap();
         assert!(matches!(
-            limits.admit(a, true),
+            limits.admit(a, true, caps),
             Admission::Refused(LimitRefusal::PerIp, _)
         ));
         // An IPv4-mapped IPv6 address is the same client.
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
         assert!(matches!(
-            limits.admit(mapped, true),
+            limits.admit(mapped, true, caps),
             Admission::Refused(LimitRefusal::PerIp, _)
         ));
-        let _b1 = admitted(limits.admit(b, true)).unwrap();
+        let _b1 = admitted(limits.admit(b, true, caps)).unwrap();
         assert!(matches!(
-            limits.admit(b, true),
+            limits.admit(b, true, caps),
             Admission::Refused(LimitRefusal::Total, _)
         ));
         assert_eq!(limits.open(), 3);
         drop(a1);
         assert_eq!(limits.open(), 2);
-        assert!(admitted(limits.admit(a, true)).is_some());
+        assert!(admitted(limits.admit(a, true, caps)).is_some());
     }
 
     #[test]
     fn behind_a_proxy_the_slot_moves_to_the_client_address() {
         let limits = Arc::new(ConnectionLimits::default());
-        limits.set_max_per_ip(1);
+        let caps = Caps {
+            total: 0,
+            per_ip: 1,
+        };
         let proxy: IpAddr = "10.0.0.9".parse().unwrap();
         let client: IpAddr = "203.0.113.5".parse().unwrap();
-        let slot = || match limits.admit(proxy, false) {
+        let slot = || match limits.admit(proxy, false, caps) {
             Admission::Admitted(s) => s,
             _ => panic!("a proxy's connections are not limited per address"),
         };
         let (mut s1, mut s2) = (slot(), slot());
-        s1.rebind(client).unwrap();
-        assert_eq!(s2.rebind(client), Err(LimitRefusal::PerIp));
-        s2.rebind("203.0.113.6".parse().unwrap()).unwrap();
+        s1.rebind(client, caps.per_ip).unwrap();
+        assert_eq!(s2.rebind(client, caps.per_ip), Err(LimitRefusal::PerIp));
+        s2.rebind("203.0.113.6".parse().unwrap(), caps.per_ip)
+            .unwrap();
         drop(s1);
-        slot().rebind(client).unwrap();
+        slot().rebind(client, caps.per_ip).unwrap();
     }
 
     #[test]
     fn refusals_in_flight_are_capped() {
         let limits = Arc::new(ConnectionLimits::default());
-        limits.set_max_total(1);
+        let caps = Caps {
+            total: 1,
+            per_ip: 0,
+        };
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let _slot = limits.admit(ip, true);
+        let _slot = limits.admit(ip, true, caps);
         let mut refusing = Vec::new();
         for _ in 0..MAX_REFUSING {
-            match limits.admit(ip, true) {
+            match limits.admit(ip, true, caps) {
                 Admission::Refused(_, r) => refusing.push(r),
                 _ => panic!("expected a refusal"),
             }
         }
         assert!(matches!(
-            limits.admit(ip, true),
+            limits.admit(ip, true, caps),
             Admission::Dropped(LimitRefusal::Total)
         ));
         refusing.pop();
-        assert!(matches!(limits.admit(ip, true), Admission::Refused(..)));
+        assert!(matches!(
+            limits.admit(ip, true, caps),
+            Admission::Refused(..)
+        ));
     }
 }

@@ -5,7 +5,6 @@ use bytes::Bytes;
 
 use super::Server;
 use crate::core::error::Error;
-use crate::core::fanout::redis_bridge;
 use crate::core::fanout::{Job, Recipients};
 use crate::core::ids::PeerId;
 
@@ -72,48 +71,21 @@ impl Server {
         }
     }
 
-    /// Spans broadcasts and groups over every server process attached to the same Redis
-    /// (`redis://host:port`; "" off, the default). Used by the next [`Server::listen`].
-    pub fn set_redis_url(&mut self, url: &str) -> Result<(), Error> {
-        self.redis = if url.trim().is_empty() {
-            None
-        } else {
-            Some(redis_bridge::check_url(url.trim())?)
-        };
-        Ok(())
-    }
-
-    /// The start of the Redis channel names (`<prefix>:all`, `<prefix>:group:<name>`);
-    /// "websocket_server" by default. Used by the next [`Server::listen`].
-    pub fn set_redis_channel_prefix(&mut self, prefix: &str) -> Result<(), Error> {
-        if prefix.is_empty() || prefix.contains(['*', '?', '[', ' ']) {
-            return Err(Error::InvalidParameter(format!(
-                "redis_channel_prefix \"{prefix}\" must not be empty nor contain * ? [ or spaces"
-            )));
-        }
-        self.redis_prefix = prefix.to_string();
-        Ok(())
-    }
-
-    /// See [`Server::set_redis_channel_prefix`].
-    pub fn redis_channel_prefix(&self) -> &str {
-        &self.redis_prefix
-    }
-
     fn check_fan_out(&self, data: &[u8], is_text: bool) -> Result<(), Error> {
-        if self.listening.is_none() {
+        let Some(listening) = &self.listening else {
             return Err(Error::NotListening);
-        }
+        };
+        let limit = listening.shared.buffers.out_bytes;
         if is_text && std::str::from_utf8(data).is_err() {
             return Err(Error::InvalidParameter(
                 "text messages must be valid UTF-8; use binary write mode for raw bytes".into(),
             ));
         }
-        if data.len() > self.buffers.out_bytes {
+        if data.len() > limit {
             return Err(Error::InvalidParameter(format!(
                 "message of {} bytes is larger than the outbound buffer ({} bytes); raise it with set_buffers() or split the message",
                 data.len(),
-                self.buffers.out_bytes
+                limit
             )));
         }
         Ok(())

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::core::connection;
 use crate::core::error::Error;
 use crate::core::observability::stats::Refused;
-use crate::core::policy::limits::{Admission, LimitRefusal};
+use crate::core::policy::limits::{Admission, Caps, LimitRefusal};
 use crate::core::server_shared::{ServerShared, stopped};
 use crate::core::upgrade::opening;
 
@@ -36,7 +36,7 @@ pub(super) async fn accept_loop(
             _ = stopped(&mut shutdown) => break,
             _ = stopped(&mut going_away) => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, remote)) => match shared.limits.admit(remote.ip(), shared.per_ip_at_accept(remote)) {
+                Ok((tcp, remote)) => match admit(&shared, remote) {
                     Admission::Admitted(slot) => {
                         tokio::spawn(connection::serve(tcp, remote, shared.clone(), for_connections.clone(), slot));
                     }
@@ -114,4 +114,16 @@ fn bind_addr(addr: SocketAddr, dual_stack: bool) -> Result<std::net::TcpListener
     socket.listen(BACKLOG).map_err(fail)?;
     socket.set_nonblocking(true).map_err(fail)?;
     Ok(socket.into())
+}
+
+/// Takes a connection slot under the limits as they are now.
+fn admit(shared: &ServerShared, remote: SocketAddr) -> Admission {
+    let settings = shared.settings();
+    let live = &settings.live;
+    let caps = Caps {
+        total: live.max_connections,
+        per_ip: live.max_connections_per_ip,
+    };
+    let per_ip = shared.per_ip_at_accept(live, remote);
+    shared.limits.admit(remote.ip(), per_ip, caps)
 }

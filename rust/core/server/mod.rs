@@ -3,7 +3,6 @@
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
@@ -11,29 +10,22 @@ use tokio::sync::{oneshot, watch};
 use crate::core::error::Error;
 use crate::core::fanout::redis_bridge::{Bridge, RedisEvent};
 use crate::core::fanout::{self, Fanout, Missed};
-use crate::core::ids::IdGenerator;
 use crate::core::ids::{IdMap, PeerId};
-use crate::core::observability::stats::Counters;
 use crate::core::peer::{Message, Peer, PeerShared};
 use crate::core::policy::gate::{Decision, UpgradeRequest};
-use crate::core::policy::limits::{Buffers, ConnectionLimits};
 use crate::core::policy::settings::Settings;
 use crate::core::runtime;
-use crate::core::server_shared::{self, Departure, RawEvent, ServerShared};
-use crate::core::socket::tls::TlsConfig;
+use crate::core::server_shared::{self, Departure, Lifelong, RawEvent, ServerShared};
 
-mod compression;
 mod groups;
 mod listener;
 mod multiplayer;
 mod observability;
-mod policy;
 mod poll;
 mod reconnection;
 mod upgrades;
 
-pub use crate::core::fanout::DEFAULT_COMPRESSION_THRESHOLD;
-pub use multiplayer::{DEFAULT_UNRELIABLE_THRESHOLD, MultiplayerPacket};
+pub use multiplayer::MultiplayerPacket;
 use poll::Drain;
 
 /// What `poll()` reports, per peer in the order it happened.
@@ -79,7 +71,7 @@ pub enum Event {
         id: PeerId,
     },
     /// An upgrade request waits for [`Server::accept_upgrade`] or
-    /// [`Server::refuse_upgrade`] (only with [`Server::set_approve_upgrades`]).
+    /// [`Server::refuse_upgrade`] (only with `approve_upgrades` in [`Settings::live`]).
     UpgradeRequested(UpgradeRequest),
     /// An upgrade request the game was asked about did not become a peer (refused, not
     /// decided in time, or the client left). A `Connected` with the same id follows
@@ -93,7 +85,7 @@ pub enum Event {
     Drained,
     /// Peers whose outbound buffer could not take a broadcast (everyone else got it).
     BroadcastMissed(Missed),
-    /// News of the Redis bridge ([`Server::set_redis_url`]).
+    /// News of the Redis bridge (`redis_url`).
     Redis(RedisEvent),
 }
 
@@ -108,22 +100,9 @@ struct Listening {
 
 /// A WebSocket server. Every method is non-blocking except [`Server::wait`].
 pub struct Server {
-    bind_ip: String,
-    handshake_timeout: Duration,
-    close_timeout: Duration,
-    buffers: Buffers,
-    tls: Option<TlsConfig>,
-    settings: Arc<Settings>,
-    limits: Arc<ConnectionLimits>,
-    counters: Arc<Counters>,
-    /// Drop unreliable packets for peers with more queued (bytes; 0 never).
-    unreliable_threshold: Arc<std::sync::atomic::AtomicUsize>,
-    /// Messages from this size on go compressed (permessage-deflate).
-    compression_threshold: usize,
+    /// Settings, connection counts, statistics and ids: kept across `stop()` and `listen()`.
+    lifelong: Lifelong,
     multiplayer: bool,
-    redis: Option<redis::Client>,
-    redis_prefix: String,
-    ids: Arc<IdGenerator>,
     listening: Option<Listening>,
     peers: IdMap<Peer>,
     /// Peers whose `Disconnected` was in the last batch, with the groups they were in:
@@ -150,22 +129,8 @@ impl Server {
     /// A stopped server with Godot 3's defaults.
     pub fn new() -> Self {
         Server {
-            bind_ip: "*".into(),
-            handshake_timeout: Duration::from_secs(3),
-            close_timeout: Duration::from_secs(3),
-            buffers: Buffers::default(),
-            tls: None,
-            settings: Arc::default(),
-            limits: Arc::default(),
-            counters: Arc::default(),
-            unreliable_threshold: Arc::new(std::sync::atomic::AtomicUsize::new(
-                DEFAULT_UNRELIABLE_THRESHOLD,
-            )),
-            compression_threshold: DEFAULT_COMPRESSION_THRESHOLD,
+            lifelong: Lifelong::default(),
             multiplayer: false,
-            redis: None,
-            redis_prefix: "websocket_server".into(),
-            ids: Arc::new(IdGenerator::new()),
             listening: None,
             peers: IdMap::default(),
             departed: IdMap::default(),
@@ -178,61 +143,28 @@ impl Server {
         }
     }
 
-    /// The address to listen on: `"*"` for every interface (IPv4 and IPv6), or one IP
-    /// address. Used by the next [`Server::listen`].
-    pub fn set_bind_ip(&mut self, ip: &str) {
-        self.bind_ip = ip.to_string();
+    /// The settings now: a snapshot, unchanged by later [`Server::configure`] calls.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.lifelong.settings.current()
     }
 
-    /// See [`Server::set_bind_ip`].
-    pub fn bind_ip(&self) -> &str {
-        &self.bind_ip
-    }
-
-    /// Time from TCP accept to a completed upgrade (TLS included) before a client is
-    /// dropped. Used by the next [`Server::listen`].
-    pub fn set_handshake_timeout(&mut self, timeout: Duration) {
-        self.handshake_timeout = timeout;
-    }
-
-    /// See [`Server::set_handshake_timeout`].
-    pub fn handshake_timeout(&self) -> Duration {
-        self.handshake_timeout
-    }
-
-    /// How long a close handshake may take before the connection is dropped.
-    pub fn set_close_timeout(&mut self, timeout: Duration) {
-        self.close_timeout = timeout;
-    }
-
-    /// Per-peer buffer limits; only while stopped ([`Error::Busy`] otherwise).
-    pub fn set_buffers(&mut self, buffers: Buffers) -> Result<(), Error> {
-        if self.listening.is_some() {
+    /// Changes settings: `change` edits a copy of the current ones, which is checked as a
+    /// whole and put in place, or refused with nothing changed. Each group applies as
+    /// its name says: [`Settings::listen`] at the next `listen()`,
+    /// [`Settings::connections`] to connections that open from now on, [`Settings::live`]
+    /// at once. The buffers may only change while stopped ([`Error::Busy`]).
+    pub fn configure(&mut self, change: impl FnOnce(&mut Settings)) -> Result<(), Error> {
+        let now = self.settings();
+        let mut next = Settings::clone(&now);
+        change(&mut next);
+        next.check()?;
+        if self.listening.is_some() && next.listen.buffers != now.listen.buffers {
             return Err(Error::Busy(
                 "set_buffers() must be called before listen(), or after stop()".into(),
             ));
         }
-        self.buffers = buffers;
+        self.lifelong.settings.replace(next);
         Ok(())
-    }
-
-    /// See [`Server::set_buffers`].
-    pub fn buffers(&self) -> Buffers {
-        self.buffers
-    }
-
-    /// TLS settings (`None` for plain `ws://`). While listening they apply to new
-    /// connections at once; existing connections keep theirs.
-    pub fn set_tls(&mut self, tls: Option<TlsConfig>) {
-        if let Some(l) = &self.listening {
-            *l.shared.tls.write() = tls.as_ref().map(|t| t.config.clone());
-        }
-        self.tls = tls;
-    }
-
-    /// Whether TLS is configured.
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
     }
 
     /// Starts listening on `port` (0 picks a free one, see [`Server::local_port`]).
@@ -252,30 +184,18 @@ impl Server {
                 "subprotocol \"{bad}\" is not a valid HTTP token (no spaces, commas or quotes)"
             )));
         }
-        let std_listener = listener::bind(&self.bind_ip, port)?;
+        let settings = self.settings();
+        let std_listener = listener::bind(&settings.listen.bind_ip, port)?;
         let local_addr = std_listener.local_addr().map_err(|source| Error::Bind {
             addr: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port),
             source,
         })?;
-        let (fanout, fanout_queue) = Fanout::new(
-            self.unreliable_threshold
-                .load(std::sync::atomic::Ordering::Relaxed),
-        );
-        fanout
-            .compression_threshold
-            .store(self.compression_threshold, Ordering::Relaxed);
+        let (fanout, fanout_queue) = Fanout::new(self.lifelong.settings.clone());
         let shared = Arc::new(ServerShared::new(
             protocols.to_vec(),
-            self.buffers,
-            self.handshake_timeout,
-            self.close_timeout,
             multiplayer,
-            self.tls.as_ref().map(|t| t.config.clone()),
-            self.settings.clone(),
-            self.limits.clone(),
-            self.counters.clone(),
             fanout.clone(),
-            self.ids.clone(),
+            &self.lifelong,
         ));
         let (handle, going_away) = runtime::started();
         let listener = {
@@ -293,12 +213,13 @@ impl Server {
             let report = move |missed| shared.push(RawEvent::Missed(missed));
             handle.spawn(fanout::run(fanout.clone(), fanout_queue, stopped, report));
         }
-        let bridge = self.redis.clone().map(|client| {
+        let redis = settings.listen.redis_client()?;
+        let bridge = redis.map(|client| {
             let _entered = handle.enter();
             let report_to = shared.clone();
             Bridge::start(
                 client,
-                self.redis_prefix.clone(),
+                settings.listen.redis_channel_prefix.clone(),
                 fanout.clone(),
                 server_shared::ended(shutdown_rx.clone(), going_away.clone()),
                 move |event| report_to.push(RawEvent::Redis(event)),
@@ -351,7 +272,6 @@ impl Server {
         self.mp_inbox.clear();
         self.pending.clear();
         self.drain = None;
-        self.settings.set_draining(false);
         self.held_disconnects.clear();
         self.multiplayer = false;
     }

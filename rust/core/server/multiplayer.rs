@@ -19,18 +19,12 @@ pub struct MultiplayerPacket {
     pub data: Bytes,
 }
 
-/// Unreliable packets are dropped for a peer with more than this many bytes queued: a
-/// quarter of the default outbound buffer, about a fifth of a second of 60 Hz state
-/// updates of 1 KiB. Stale state then never piles up behind a slow player, while reliable
-/// packets keep the other three quarters.
-pub const DEFAULT_UNRELIABLE_THRESHOLD: usize = 16 * 1024;
-
 impl Server {
     /// Multiplayer: sends one packet to the peers `target` names (Godot's meaning of
     /// `set_target_peer`). To one peer: its error, if any. To several: the payload is copied
     /// once and fanned out on the runtime; peers that cannot take it are reported by an
     /// [`Event::BroadcastMissed`](crate::core::Event::BroadcastMissed) (peers already closing are skipped). `unreliable` packets
-    /// are dropped (and counted) for peers over [`Server::set_unreliable_drop_threshold`].
+    /// are dropped (and counted) for peers over `unreliable_drop_threshold`.
     pub fn mp_put_packet(
         &self,
         target: i32,
@@ -56,28 +50,6 @@ impl Server {
                 Ok(())
             }
         }
-    }
-
-    /// Unreliable multiplayer packets are dropped (and counted) for a peer with more than
-    /// this many bytes queued; 0 never drops them. Default
-    /// [`DEFAULT_UNRELIABLE_THRESHOLD`]. Connections accepted after it is set let the
-    /// kernel hold no more than this many unsent bytes (Linux, `TCP_NOTSENT_LOWAT`), so
-    /// that a slow client's backlog is in its queue, where it is seen.
-    pub fn set_unreliable_drop_threshold(&mut self, bytes: usize) {
-        self.unreliable_threshold
-            .store(bytes, std::sync::atomic::Ordering::Relaxed);
-        if let Some(l) = &self.listening {
-            l.shared
-                .fanout
-                .unreliable_threshold
-                .store(bytes, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    /// See [`Server::set_unreliable_drop_threshold`].
-    pub fn unreliable_drop_threshold(&self) -> usize {
-        self.unreliable_threshold
-            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Multiplayer: packets ready to read, from all peers.

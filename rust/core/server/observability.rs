@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use super::Server;
-use crate::core::error::Error;
 use crate::core::observability::StatsSource;
 use crate::core::observability::stats::Stats;
 
@@ -30,55 +29,17 @@ impl Server {
 
     /// A handle that reads this server's statistics from anywhere (e.g. a monitor).
     pub fn stats_source(&self) -> StatsSource {
-        StatsSource::new(self.counters.clone(), self.limits.clone())
+        StatsSource::new(self.lifelong.counters.clone(), self.lifelong.limits.clone())
     }
 
     /// Records how long the caller's `poll()` took (the Godot layer times its whole
     /// `poll()`, signals included), for the statistics.
     pub fn record_poll_time(&self, took: Duration) {
-        self.counters.polled(took);
+        self.lifelong.counters.polled(took);
     }
 
-    /// A path (e.g. `/healthz`) that answers a plain HTTP GET with 200 and the number of
-    /// peers (503 while draining), for load balancers' health checks. "" (the default)
-    /// turns it off.
-    pub fn set_health_check_path(&mut self, path: &str) -> Result<(), Error> {
-        self.settings
-            .set_health_path(endpoint_path(path, "health_check_path")?);
-        Ok(())
-    }
-
-    /// See [`Server::set_health_check_path`].
-    pub fn health_check_path(&self) -> String {
-        self.settings.health_path().to_string()
-    }
-
-    /// A path (e.g. `/metrics`) that answers a plain HTTP GET with the statistics in
-    /// Prometheus' text format. "" (the default) turns it off.
-    pub fn set_metrics_path(&mut self, path: &str) -> Result<(), Error> {
-        self.settings
-            .set_metrics_path(endpoint_path(path, "metrics_path")?);
-        Ok(())
-    }
-
-    /// See [`Server::set_metrics_path`].
-    pub fn metrics_path(&self) -> String {
-        self.settings.metrics_path().to_string()
-    }
-}
-
-/// A path for a plain HTTP endpoint: "" (off) or starting with `/`, without a query.
-fn endpoint_path(path: &str, what: &str) -> Result<String, Error> {
-    let path = path.trim();
-    if path.is_empty()
-        || (path.starts_with('/')
-            && !path.contains(['?', '#', ' '])
-            && path.bytes().all(|b| b.is_ascii_graphic()))
-    {
-        Ok(path.to_string())
-    } else {
-        Err(Error::InvalidParameter(format!(
-            "{what} \"{path}\" must start with / and have no query, e.g. \"/healthz\" (\"\" turns it off)"
-        )))
+    /// Connections open now: peers and handshakes in progress.
+    pub fn open_connections(&self) -> usize {
+        self.lifelong.limits.open()
     }
 }

@@ -119,7 +119,9 @@ impl Server {
         if self.listening.is_none() {
             return Err(Error::NotListening);
         }
-        self.settings.set_draining(true);
+        if let Some(l) = &self.listening {
+            l.shared.start_draining();
+        }
         let close_at = Instant::now() + grace;
         // A second call can only make the drain shorter.
         if self.drain.as_ref().is_none_or(|d| close_at < d.close_at) {
@@ -147,7 +149,8 @@ impl Server {
                 for peer in self.peers.values() {
                     let _ = peer.close(1001, "");
                 }
-                drain.give_up = Some(now + self.close_timeout + Duration::from_secs(1));
+                let close_timeout = self.lifelong.settings.current().connections.close_timeout;
+                drain.give_up = Some(now + close_timeout + Duration::from_secs(1));
                 false
             }
             None => false,

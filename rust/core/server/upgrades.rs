@@ -12,18 +12,6 @@ use crate::core::policy::gate::{self, Decision};
 pub(super) const DECIDED_MEMORY: usize = 1024;
 
 impl Server {
-    /// Every upgrade request waits for the game's decision ([`Event::UpgradeRequested`](crate::core::Event::UpgradeRequested),
-    /// then [`Server::accept_upgrade`] or [`Server::refuse_upgrade`]) within the handshake
-    /// timeout; undecided ones are refused with 503. Off by default.
-    pub fn set_approve_upgrades(&mut self, on: bool) {
-        self.settings.set_approve_upgrades(on);
-    }
-
-    /// See [`Server::set_approve_upgrades`].
-    pub fn approve_upgrades(&self) -> bool {
-        self.settings.approve_upgrades()
-    }
-
     /// Accepts a waiting upgrade request: the 101 is written at once (no `poll()` needed).
     /// `protocol` "" keeps the subprotocol Godot's rule selected; another one must be one
     /// the client offered. `headers` are added to the 101 response (e.g. `Set-Cookie`).

@@ -29,6 +29,9 @@ pub(crate) struct Returning {
     pub deflate: Option<Agreed>,
     /// The secret its hello presented.
     pub token: Token,
+    /// When its opening must be done (`handshake_timeout` from its TCP accept): the
+    /// welcome and the messages it missed written.
+    pub deadline: tokio::time::Instant,
 }
 
 impl ReplayLog {
@@ -306,6 +309,7 @@ mod tests {
             received: 0,
             deflate: None,
             token: Token::random(),
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(3),
         }
     }
 

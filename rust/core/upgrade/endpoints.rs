@@ -4,11 +4,11 @@
 
 use crate::core::observability::StatsSource;
 use crate::core::observability::metrics::prometheus;
+use crate::core::policy::settings::LiveSettings;
 use crate::core::server_shared::ServerShared;
 
 /// The answer to a plain GET of one of the configured paths, `None` for anything else.
-pub(crate) fn respond(shared: &ServerShared, head: &[u8]) -> Option<Vec<u8>> {
-    let settings = &shared.settings;
+pub(crate) fn respond(shared: &ServerShared, live: &LiveSettings, head: &[u8]) -> Option<Vec<u8>> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
     req.parse(head).ok()?;
@@ -23,10 +23,10 @@ pub(crate) fn respond(shared: &ServerShared, head: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let path = req.path?.split('?').next()?;
-    let health = settings.health_path();
+    let health = &live.health_check_path;
     if !health.is_empty() && path == health.as_str() {
         let peers = shared.counters.peers();
-        return Some(if settings.draining() {
+        return Some(if shared.draining() {
             response(
                 503,
                 "Service Unavailable",
@@ -42,7 +42,7 @@ pub(crate) fn respond(shared: &ServerShared, head: &[u8]) -> Option<Vec<u8>> {
             )
         });
     }
-    let metrics = settings.metrics_path();
+    let metrics = &live.metrics_path;
     if !metrics.is_empty() && path == metrics.as_str() {
         let stats = StatsSource::new(shared.counters.clone(), shared.limits.clone()).snapshot();
         return Some(response(

@@ -17,11 +17,13 @@ use crate::core::observability::stats::Refused;
 use crate::core::policy::gate::{self, Decision, UpgradeRequest};
 use crate::core::policy::limits::{LimitRefusal, Refusing, Slot};
 use crate::core::policy::proxies;
+use crate::core::policy::settings::LiveSettings;
 use crate::core::request::RequestInfo;
 use crate::core::runtime;
 use crate::core::server_shared::{RawEvent, ServerShared};
 use crate::core::session::{Ask, Session, wire};
 use crate::core::socket::stream::ServerStream;
+use crate::core::socket::tls::TlsConfig;
 use crate::core::socket::tls_stream::TlsStream;
 use crate::core::upgrade::endpoints;
 use crate::core::upgrade::handshake::{self, ReadError, Refusal};
@@ -65,13 +67,15 @@ pub(crate) async fn open(
     deadline: Instant,
     slot: &mut Slot,
 ) -> Result<Opened, Option<Refused>> {
-    let settings = &shared.settings;
-    let proxies = settings.proxies();
-    let from_proxy = proxies::is_trusted(&proxies, remote.ip());
+    let settings = shared.settings();
+    let live = &settings.live;
+    let proxies = live.trusted_proxies.ranges();
+    let from_proxy = proxies::is_trusted(proxies, remote.ip());
+    let max_per_ip = live.max_connections_per_ip;
     // A refusal by the per-address limit, once the client's address is known; answered
     // after the request is read, as every refusal.
     let mut over_limit = None;
-    if settings.proxy_protocol() {
+    if live.proxy_protocol {
         if !proxies.is_empty() && !from_proxy {
             return Err(Some(Refused::BadRequest));
         }
@@ -81,11 +85,12 @@ pub(crate) async fn open(
             Ok(Some(Header::Local)) => {}
             Ok(Some(Header::Proxied(client))) => {
                 remote = client;
-                over_limit = slot.rebind(client.ip()).err();
+                over_limit = slot.rebind(client.ip(), max_per_ip).err();
             }
         }
     }
-    let mut stream = accept_tls(tcp, shared, deadline).await?;
+    let tls = settings.connections.tls.as_ref();
+    let mut stream = accept_tls(tcp, tls, deadline).await?;
     let (buf, head_len) = match timeout_at(deadline, handshake::read_request(&mut stream)).await {
         Err(_) => return Err(Some(Refused::HandshakeTimeout)),
         Ok(Ok(read)) => read,
@@ -95,26 +100,30 @@ pub(crate) async fn open(
         Ok(Err(_)) => return Err(Some(Refused::BadRequest)),
     };
     let head = &buf[..head_len];
-    if let Some(response) = endpoints::respond(shared, head) {
+    // What applies at once is read again now that the request is here.
+    let settings = shared.settings();
+    let live = &settings.live;
+    if let Some(response) = endpoints::respond(shared, live, head) {
         let _ = timeout(LINGER, stream.write_all(&response)).await;
         linger(&mut stream).await;
         return Err(None);
     }
     let checked = handshake::check_request(head, &shared.protocols).and_then(|request| {
-        if from_proxy && !settings.proxy_protocol() {
-            remote = proxies::client_address(&proxies, remote, &request.headers);
-            over_limit = slot.rebind(remote.ip()).err();
+        if from_proxy && !live.proxy_protocol {
+            remote = proxies::client_address(proxies, remote, &request.headers);
+            over_limit = slot.rebind(remote.ip(), max_per_ip).err();
         }
         match over_limit {
             Some(_) => Err(Refusal::new(503, PER_IP_REFUSAL).because(Refused::PerIpLimit)),
-            None => admit(shared, request),
+            None => admit(shared, live, request),
         }
     });
     let mut request = match checked {
         Ok(request) => request,
         Err(refusal) => return Err(refuse_with(shared, stream, refusal).await),
     };
-    let (ask, returning) = session_asked(shared, &mut request);
+    let grace = settings.connections.reconnect_grace_period;
+    let (ask, returning) = session_asked(shared, grace, &mut request);
     // A slot lent by an away peer: for a return only.
     if let (Some(why), None) = (slot.provisional(), &returning) {
         let refusal = match why {
@@ -124,7 +133,7 @@ pub(crate) async fn open(
         return Err(refuse_with(shared, stream, refusal).await);
     }
     let id = shared.next_id();
-    let asked = settings.approve_upgrades();
+    let asked = live.approve_upgrades;
     let mut extra = Vec::new();
     if asked {
         let returning = returning.as_ref().map(|(id, _)| *id);
@@ -141,7 +150,7 @@ pub(crate) async fn open(
             }
         }
     }
-    let deflate = match settings.compression() {
+    let deflate = match settings.connections.compression_enabled {
         true => compression::negotiate(&request.headers),
         false => None,
     };
@@ -179,6 +188,7 @@ pub(crate) async fn open(
 /// it, or it is turned away).
 fn session_asked(
     shared: &ServerShared,
+    grace: Duration,
     request: &mut RequestInfo,
 ) -> (Option<Ask>, Option<(PeerId, Arc<Session>)>) {
     if shared.multiplayer {
@@ -188,20 +198,19 @@ fn session_asked(
     request.path = path;
     let returning = ask
         .and_then(|a| a.returning)
-        .filter(|_| !shared.settings.reconnect_grace().is_zero())
+        .filter(|_| !grace.is_zero())
         .and_then(|id| Some((id, shared.sessions.find(id)?)));
     (ask, returning)
 }
 
 async fn accept_tls(
     tcp: TcpStream,
-    shared: &ServerShared,
+    tls: Option<&TlsConfig>,
     deadline: Instant,
 ) -> Result<ServerStream, Option<Refused>> {
-    let config = shared.tls.read().clone();
-    match config {
+    match tls {
         None => Ok(ServerStream::Plain(tcp)),
-        Some(config) => match timeout_at(deadline, TlsStream::accept(config, tcp)).await {
+        Some(tls) => match timeout_at(deadline, TlsStream::accept(tls.config.clone(), tcp)).await {
             Ok(Ok(tls)) => Ok(ServerStream::Tls(Box::new(tls))),
             Ok(Err(_)) => Err(Some(Refused::BadRequest)),
             Err(_) => Err(Some(Refused::HandshakeTimeout)),
@@ -211,13 +220,17 @@ async fn accept_tls(
 
 /// The server's own rules, before the game is asked: the browsers' Origin, then
 /// `refuse_new_connections` and draining.
-fn admit(shared: &ServerShared, request: RequestInfo) -> Result<RequestInfo, Refusal> {
+fn admit(
+    shared: &ServerShared,
+    live: &LiveSettings,
+    request: RequestInfo,
+) -> Result<RequestInfo, Refusal> {
     let origin = request
         .headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("origin"))
         .map(|(_, v)| v.as_str());
-    if !gate::origin_allowed(&shared.settings.origins(), origin) {
+    if !gate::origin_allowed(live.allowed_origins.rules(), origin) {
         return Err(Refusal::new(
             403,
             format!(
@@ -227,7 +240,7 @@ fn admit(shared: &ServerShared, request: RequestInfo) -> Result<RequestInfo, Ref
         )
         .because(Refused::Origin));
     }
-    match refusal(shared) {
+    match refusal(shared, live) {
         Some(refusal) => Err(refusal),
         None => Ok(request),
     }
@@ -301,8 +314,9 @@ pub(crate) async fn refuse(
         LimitRefusal::Total => TOTAL_REFUSAL,
         LimitRefusal::PerIp => PER_IP_REFUSAL,
     };
-    let deadline = Instant::now() + shared.handshake_timeout.min(REFUSAL_TIMEOUT);
-    let Ok(mut stream) = accept_tls(tcp, &shared, deadline).await else {
+    let settings = shared.settings();
+    let deadline = Instant::now() + settings.connections.handshake_timeout.min(REFUSAL_TIMEOUT);
+    let Ok(mut stream) = accept_tls(tcp, settings.connections.tls.as_ref(), deadline).await else {
         return;
     };
     if let Ok(Ok(_)) = timeout_at(deadline, handshake::read_request(&mut stream)).await {
@@ -327,15 +341,13 @@ pub(crate) async fn linger(stream: &mut ServerStream) {
 }
 
 /// Why a valid upgrade request is turned away now, if it is.
-fn refusal(shared: &ServerShared) -> Option<Refusal> {
-    if shared.settings.draining() {
+fn refusal(shared: &ServerShared, live: &LiveSettings) -> Option<Refusal> {
+    if shared.draining() {
         return Some(
             Refusal::new(503, "the server is shutting down; connect to another one")
                 .because(Refused::Refusing),
         );
     }
-    shared
-        .settings
-        .refusing()
+    live.refuse_new_connections
         .then(|| Refusal::new(503, "the server refuses new connections").because(Refused::Refusing))
 }

@@ -4,7 +4,6 @@ use godot::global::Error as GdError;
 use godot::prelude::*;
 
 use super::WebSocketServer;
-use crate::core::Buffers;
 use crate::godot::errors;
 use crate::godot::monitors::Monitors;
 use crate::godot::websocket_server_peer::WebSocketServerPeer;
@@ -153,13 +152,13 @@ impl WebSocketServer {
         output_buffer_size_kb: i64,
         output_max_packets: i64,
     ) -> GdError {
-        let result = Buffers::from_godot(
+        let result = errors::buffers(
             input_buffer_size_kb,
             input_max_packets,
             output_buffer_size_kb,
             output_max_packets,
         )
-        .and_then(|b| self.server.set_buffers(b));
+        .and_then(|b| self.server.configure(|s| s.listen.buffers = b));
         match result {
             Ok(()) => GdError::OK,
             Err(e) => errors::report("WebSocketServer.set_buffers", &e),
@@ -205,11 +204,8 @@ impl WebSocketServer {
             return Err(crate::core::Error::AlreadyListening);
         }
         let port = errors::port(port)?;
-        let timeout = errors::seconds(self.handshake_timeout, "handshake_timeout")?;
         let tls = self.tls_parts().config()?;
-        self.server.set_bind_ip(&self.bind_ip.to_string());
-        self.server.set_handshake_timeout(timeout);
-        self.server.set_tls(tls);
+        self.server.configure(|s| s.connections.tls = tls)?;
         let protocols: Vec<String> = protocols.as_slice().iter().map(|p| p.to_string()).collect();
         self.server.listen(port, &protocols, gd_mp_api)?;
         if self.monitors.is_none() {

@@ -10,7 +10,7 @@ use godot::prelude::*;
 use super::errors;
 use super::monitors::Monitors;
 use super::websocket_server_peer::WebSocketServerPeer;
-use crate::core::{Event, IdMap, IdSet, Server};
+use crate::core::{AllowedOrigins, Event, IdMap, IdSet, Server, TrustedProxies};
 
 mod events;
 mod godot3;
@@ -71,15 +71,15 @@ mod upgrades;
 pub struct WebSocketServer {
     /// The address to listen on: `"*"` for every interface (IPv4 and IPv6), or
     /// one IP address, e.g. `"127.0.0.1"` for this machine only. Read by [method listen].
-    #[var]
-    #[init(val = GString::from("*"))]
-    bind_ip: GString,
+    #[var(get = get_bind_ip, set = set_bind_ip)]
+    bind_ip: PhantomVar<GString>,
 
-    /// Seconds a client may take from TCP connect to a completed upgrade (TLS included)
-    /// before it is dropped. It never becomes a peer then. Read by [method listen].
-    #[var]
-    #[init(val = 3.0)]
-    handshake_timeout: f64,
+    /// Seconds a client may take from TCP connect to a completed upgrade (TLS, a PROXY
+    /// header, the game's decision and the first message included) before it is dropped.
+    /// It never becomes a peer then. Default 3. Applies to clients that connect after it
+    /// is set.
+    #[var(get = get_handshake_timeout, set = set_handshake_timeout)]
+    handshake_timeout: PhantomVar<f64>,
 
     /// Seconds between pings to every client, to find dead connections (phones that
     /// sleep, pulled cables: no close ever arrives). A client from which nothing at all
@@ -163,8 +163,8 @@ pub struct WebSocketServer {
     /// is asked. Empty (the default) allows every origin. Requests without an `Origin`
     /// header are always allowed: native clients (Godot, Python, curl) send none and can
     /// send anything, so this keeps other sites' pages out, it does not authenticate.
-    #[var(set = set_allowed_origins)]
-    allowed_origins: PackedStringArray,
+    #[var(get = get_allowed_origins, set = set_allowed_origins)]
+    allowed_origins: PhantomVar<PackedStringArray>,
 
     /// Most messages per second one client may send (`0`: no limit, the default). A client
     /// over it is not read until its budget refills (one second's worth may come at once):
@@ -188,7 +188,7 @@ pub struct WebSocketServer {
     /// (`Forwarded: for="ip:port"`). From any other address those headers are ignored, so a
     /// client cannot spoof its address. Empty (the default) trusts nobody.
     #[var(get = get_trusted_proxies, set = set_trusted_proxies)]
-    trusted_proxies: PackedStringArray,
+    trusted_proxies: PhantomVar<PackedStringArray>,
 
     /// When `true`, every connection must start with a PROXY protocol header (v1 or v2), as
     /// L4 load balancers and TLS passthrough send it (HAProxy `send-proxy-v2`, nginx
@@ -258,8 +258,8 @@ pub struct WebSocketServer {
     /// once, [signal redis_unpublished] reports what the other processes missed, and the
     /// server reconnects by itself ([signal redis_connected]). `""` (the default) is off.
     /// Used by the next [method listen].
-    #[var(set = set_redis_url)]
-    redis_url: GString,
+    #[var(get = get_redis_url, set = set_redis_url)]
+    redis_url: PhantomVar<GString>,
 
     /// The start of the Redis channel names (see [member redis_url]): give each game or
     /// environment sharing one Redis its own. `"websocket_server"` by default.
@@ -399,198 +399,242 @@ impl WebSocketServer {
     fn data_received(id: i64);
 
     // The functions `#[var(get = ..., set = ...)]` names must be in this block (gdext
-    // reads them from the primary block only). Each forwards to the core in one line; a
-    // value the core refuses is reported with the property's name and changes nothing.
+    // reads them from the primary block only). Each reads or writes one field of the
+    // core's settings; a value that is refused is reported with the property's name and
+    // changes nothing.
+
+    #[func]
+    fn get_bind_ip(&self) -> GString {
+        GString::from(&self.server.settings().listen.bind_ip)
+    }
+
+    #[func]
+    fn set_bind_ip(&mut self, ip: GString) {
+        let ip = Ok(ip.to_string());
+        self.configure("bind_ip", ip, |s, ip| s.listen.bind_ip = ip);
+    }
+
+    #[func]
+    fn get_handshake_timeout(&self) -> f64 {
+        self.server
+            .settings()
+            .connections
+            .handshake_timeout
+            .as_secs_f64()
+    }
+
+    #[func]
+    fn set_handshake_timeout(&mut self, seconds: f64) {
+        let timeout = errors::seconds(seconds, "handshake_timeout");
+        self.configure("handshake_timeout", timeout, |s, t| {
+            s.connections.handshake_timeout = t
+        });
+    }
 
     #[func]
     fn get_heartbeat_interval(&self) -> f64 {
-        self.server.heartbeat_interval().as_secs_f64()
+        self.server
+            .settings()
+            .connections
+            .heartbeat_interval
+            .as_secs_f64()
     }
 
     #[func]
     fn set_heartbeat_interval(&mut self, seconds: f64) {
-        self.apply("heartbeat_interval", |s| {
-            s.set_heartbeat_interval(errors::seconds_or_off(seconds, "heartbeat_interval")?);
-            Ok(())
+        self.configure_secs("heartbeat_interval", seconds, |s, v| {
+            s.connections.heartbeat_interval = v
         });
     }
 
     #[func]
     fn get_reconnect_grace_period(&self) -> f64 {
-        self.server.reconnect_grace_period().as_secs_f64()
+        let settings = self.server.settings();
+        settings.connections.reconnect_grace_period.as_secs_f64()
     }
 
     #[func]
     fn set_reconnect_grace_period(&mut self, seconds: f64) {
-        self.apply("reconnect_grace_period", |s| {
-            s.set_reconnect_grace_period(errors::seconds_or_off(
-                seconds,
-                "reconnect_grace_period",
-            )?);
-            Ok(())
+        self.configure_secs("reconnect_grace_period", seconds, |s, v| {
+            s.connections.reconnect_grace_period = v
         });
     }
 
     #[func]
     fn get_max_connections(&self) -> i64 {
-        self.server.max_connections() as i64
+        self.server.settings().live.max_connections as i64
     }
 
     #[func]
     fn set_max_connections(&mut self, max: i64) {
-        self.apply_count("max_connections", max, Server::set_max_connections);
+        self.configure_count("max_connections", max, |s, v| s.live.max_connections = v);
     }
 
     #[func]
     fn get_max_connections_per_ip(&self) -> i64 {
-        self.server.max_connections_per_ip() as i64
+        self.server.settings().live.max_connections_per_ip as i64
     }
 
     #[func]
     fn set_max_connections_per_ip(&mut self, max: i64) {
-        self.apply_count(
-            "max_connections_per_ip",
-            max,
-            Server::set_max_connections_per_ip,
-        );
+        self.configure_count("max_connections_per_ip", max, |s, v| {
+            s.live.max_connections_per_ip = v
+        });
     }
 
     #[func]
     fn is_approving_upgrades(&self) -> bool {
-        self.server.approve_upgrades()
+        self.server.settings().live.approve_upgrades
     }
 
     #[func]
     fn set_approve_upgrades(&mut self, on: bool) {
-        self.server.set_approve_upgrades(on);
+        self.configure("approve_upgrades", Ok(on), |s, on| {
+            s.live.approve_upgrades = on
+        });
+    }
+
+    #[func]
+    fn get_allowed_origins(&self) -> PackedStringArray {
+        property::strings(self.server.settings().live.allowed_origins.entries())
     }
 
     #[func]
     fn set_allowed_origins(&mut self, origins: PackedStringArray) {
-        if self.apply_list("allowed_origins", &origins, Server::set_allowed_origins) {
-            self.allowed_origins = origins;
-        }
+        let origins = AllowedOrigins::parse(&property::list(&origins));
+        self.configure("allowed_origins", origins, |s, o| {
+            s.live.allowed_origins = o
+        });
     }
 
     #[func]
     fn get_max_messages_per_second(&self) -> i64 {
-        self.server.rate_limits().0 as i64
+        self.server.settings().connections.max_messages_per_second as i64
     }
 
     #[func]
     fn set_max_messages_per_second(&mut self, max: i64) {
-        self.apply_count("max_messages_per_second", max, |s, max| {
-            s.set_rate_limits(max as u64, s.rate_limits().1)
+        self.configure_count("max_messages_per_second", max, |s, v| {
+            s.connections.max_messages_per_second = v as u64
         });
     }
 
     #[func]
     fn get_max_bytes_per_second(&self) -> i64 {
-        self.server.rate_limits().1 as i64
+        self.server.settings().connections.max_bytes_per_second as i64
     }
 
     #[func]
     fn set_max_bytes_per_second(&mut self, max: i64) {
-        self.apply_count("max_bytes_per_second", max, |s, max| {
-            s.set_rate_limits(s.rate_limits().0, max as u64)
+        self.configure_count("max_bytes_per_second", max, |s, v| {
+            s.connections.max_bytes_per_second = v as u64
         });
     }
 
     #[func]
     fn get_trusted_proxies(&self) -> PackedStringArray {
-        self.trusted_proxies.clone()
+        property::strings(self.server.settings().live.trusted_proxies.entries())
     }
 
     #[func]
     fn set_trusted_proxies(&mut self, proxies: PackedStringArray) {
-        if self.apply_list("trusted_proxies", &proxies, Server::set_trusted_proxies) {
-            self.trusted_proxies = proxies;
-        }
+        let proxies = TrustedProxies::parse(&property::list(&proxies));
+        self.configure("trusted_proxies", proxies, |s, p| {
+            s.live.trusted_proxies = p
+        });
     }
 
     #[func]
     fn is_proxy_protocol_enabled(&self) -> bool {
-        self.server.proxy_protocol()
+        self.server.settings().live.proxy_protocol
     }
 
     #[func]
     fn set_proxy_protocol(&mut self, on: bool) {
-        self.server.set_proxy_protocol(on);
+        self.configure("proxy_protocol", Ok(on), |s, on| s.live.proxy_protocol = on);
     }
 
     #[func]
     fn get_health_check_path(&self) -> GString {
-        GString::from(&self.server.health_check_path())
+        GString::from(&self.server.settings().live.health_check_path)
     }
 
     #[func]
     fn set_health_check_path(&mut self, path: GString) {
-        self.apply("health_check_path", |s| {
-            s.set_health_check_path(&path.to_string())
+        self.configure("health_check_path", Ok(path.to_string()), |s, p| {
+            s.live.health_check_path = p
         });
     }
 
     #[func]
     fn get_metrics_path(&self) -> GString {
-        GString::from(&self.server.metrics_path())
+        GString::from(&self.server.settings().live.metrics_path)
     }
 
     #[func]
     fn set_metrics_path(&mut self, path: GString) {
-        self.apply("metrics_path", |s| s.set_metrics_path(&path.to_string()));
+        self.configure("metrics_path", Ok(path.to_string()), |s, p| {
+            s.live.metrics_path = p
+        });
     }
 
     #[func]
     fn get_unreliable_drop_threshold(&self) -> i64 {
-        self.server.unreliable_drop_threshold() as i64
+        self.server.settings().live.unreliable_drop_threshold as i64
     }
 
     #[func]
     fn set_unreliable_drop_threshold(&mut self, bytes: i64) {
-        self.apply_count(
-            "unreliable_drop_threshold",
-            bytes,
-            Server::set_unreliable_drop_threshold,
-        );
+        self.configure_count("unreliable_drop_threshold", bytes, |s, v| {
+            s.live.unreliable_drop_threshold = v
+        });
     }
 
     #[func]
     fn is_compression_enabled(&self) -> bool {
-        self.server.compression_enabled()
+        self.server.settings().connections.compression_enabled
     }
 
     #[func]
     fn set_compression_enabled(&mut self, on: bool) {
-        self.server.set_compression_enabled(on);
+        self.configure("compression_enabled", Ok(on), |s, on| {
+            s.connections.compression_enabled = on
+        });
     }
 
     #[func]
     fn get_compression_threshold(&self) -> i64 {
-        self.server.compression_threshold() as i64
+        self.server.settings().live.compression_threshold as i64
     }
 
     #[func]
     fn set_compression_threshold(&mut self, bytes: i64) {
-        let set = Server::set_compression_threshold;
-        self.apply_count("compression_threshold", bytes, set);
+        self.configure_count("compression_threshold", bytes, |s, v| {
+            s.live.compression_threshold = v
+        });
+    }
+
+    #[func]
+    fn get_redis_url(&self) -> GString {
+        GString::from(&self.server.settings().listen.redis_url)
     }
 
     #[func]
     fn set_redis_url(&mut self, url: GString) {
-        if self.apply("redis_url", |s| s.set_redis_url(&url.to_string())) {
-            self.redis_url = url;
-        }
+        self.configure("redis_url", Ok(url.to_string()), |s, u| {
+            s.listen.redis_url = u
+        });
     }
 
     #[func]
     fn get_redis_channel_prefix(&self) -> GString {
-        GString::from(self.server.redis_channel_prefix())
+        GString::from(&self.server.settings().listen.redis_channel_prefix)
     }
 
     #[func]
     fn set_redis_channel_prefix(&mut self, prefix: GString) {
-        self.apply("redis_channel_prefix", |s| {
-            s.set_redis_channel_prefix(&prefix.to_string())
+        self.configure("redis_channel_prefix", Ok(prefix.to_string()), |s, p| {
+            s.listen.redis_channel_prefix = p
         });
     }
 

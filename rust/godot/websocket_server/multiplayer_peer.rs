@@ -42,7 +42,8 @@ impl IMultiplayerPeerExtension for WebSocketServer {
     }
 
     fn get_max_packet_size(&self) -> i32 {
-        self.server.buffers().out_bytes.min(i32::MAX as usize) as i32
+        let out_bytes = self.server.settings().listen.buffers.out_bytes;
+        out_bytes.min(i32::MAX as usize) as i32
     }
 
     unsafe fn get_packet_rawptr(
@@ -130,11 +131,13 @@ impl IMultiplayerPeerExtension for WebSocketServer {
     }
 
     fn set_refuse_new_connections(&mut self, p_enable: bool) {
-        self.server.set_refuse_new_connections(p_enable);
+        self.configure("refuse_new_connections", Ok(p_enable), |s, on| {
+            s.live.refuse_new_connections = on
+        });
     }
 
     fn is_refusing_new_connections(&self) -> bool {
-        self.server.is_refusing_new_connections()
+        self.server.settings().live.refuse_new_connections
     }
 
     fn is_server_relay_supported(&self) -> bool {

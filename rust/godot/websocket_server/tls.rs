@@ -23,7 +23,7 @@ impl WebSocketServer {
         }
         match self.tls_parts().config() {
             Ok(tls) => {
-                self.server.set_tls(tls);
+                self.configure("ssl_certificate", Ok(tls), |s, t| s.connections.tls = t);
                 self.tls_pending = false;
             }
             Err(_) => self.tls_pending = true,
@@ -37,7 +37,9 @@ impl WebSocketServer {
         }
         self.tls_pending = false;
         match self.tls_parts().config() {
-            Ok(tls) => self.server.set_tls(tls),
+            Ok(tls) => {
+                self.configure("ssl_certificate", Ok(tls), |s, t| s.connections.tls = t);
+            }
             Err(e) => {
                 errors::report(
                     "WebSocketServer: the new TLS settings are not used (the previous ones stay)",
