@@ -79,7 +79,7 @@ cross_ensure_venv() {
 # and sets cross_triple; installs the linker when missing.
 cross_env() {
   cross_need_nightly || return 1
-  # Run from a test (tests/platforms.rs), cargo's variables for that test are set; ring's
+  # Run from a test (tests/it/platforms.rs), cargo's variables for that test are set; ring's
   # build script watches CARGO_MANIFEST_DIR, so a build from the shell after one from a test
   # would compile everything again.
   unset CARGO_MANIFEST_DIR CARGO_PKG_NAME CARGO_PKG_VERSION CARGO_PRIMARY_PACKAGE CARGO_TARGET_TMPDIR

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs only the headless engine tests (tests/engine.rs and tests/demo.rs): every GDScript
+# Runs only the headless engine tests (tests/it/engine.rs and tests/it/demo.rs): every GDScript
 # file loaded by the engine, the scenes in godot-project/tests/, the demo as a user meets
-# it, the editor's help and hot reload (tests/editor.rs). The engine comes from tools/godot.sh ($GODOT,
+# it, the editor's help and hot reload (tests/it/editor.rs). The engine comes from tools/godot.sh ($GODOT,
 # `godot` on PATH, or Debian's Godot 4 fetched on first use); the addon is rebuilt first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,4 +9,4 @@ bash tools/setup-clients.sh
 export WS_PYTHON="${WS_PYTHON:-$PWD/.venv/bin/python}"
 GODOT="$(bash tools/godot.sh)"
 export GODOT
-cargo test --test engine --test demo --test editor -- "$@"
+cargo test --test it -- engine:: demo:: editor:: "$@"

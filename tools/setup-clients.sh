@@ -14,9 +14,9 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v godot3-server >/dev/null 2>&1 || missing+=(godot3-server)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
-# testssl.sh judges the wss server's TLS (tests/tls_audit.rs).
+# testssl.sh judges the wss server's TLS (tests/it/tls_audit.rs).
 command -v testssl >/dev/null 2>&1 || missing+=(testssl.sh)
-# iproute2's ss -K destroys a socket in the kernel: a real cut (tests/reconnection/).
+# iproute2's ss -K destroys a socket in the kernel: a real cut (tests/it/reconnection/).
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 # nftables drops packets at random for the bad networks (tests/common/badnet.rs).
 command -v nft >/dev/null 2>&1 || missing+=(nftables)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's tests: Rust unit and integration tests with real clients, the headless
 # engine tests on a real Godot 4 (tools/godot.sh finds one or fetches Debian's), and the
-# Autobahn conformance runs; then the other platforms (tests/platforms.rs: Linux arm64
+# Autobahn conformance runs; then the other platforms (tests/it/platforms.rs: Linux arm64
 # under qemu, the exported dedicated servers, the release zip with every platform's
 # library; tools/test-windows.sh: the Windows build under wine).
 # Every part runs even when one before it failed; at the end, every failure is listed

@@ -22,7 +22,7 @@ func run_tests() -> void:
 	s.reconnect_grace_period = 0.0
 	check(not s.is_peer_away(12345), "is_peer_away of an unknown id")
 
-	# Deployment properties (tested with real proxies in tests/deploy.rs).
+	# Deployment properties (tested with real proxies in tests/it/deploy.rs).
 	check_eq(s.trusted_proxies, PackedStringArray(), "trusted_proxies default")
 	check_eq(s.proxy_protocol, false, "proxy_protocol default")
 	check_eq(s.health_check_path, "", "health_check_path default")

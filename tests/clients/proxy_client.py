@@ -1,4 +1,4 @@
-"""A player behind a proxy (tests/deploy.rs): connects from a source address of its own,
+"""A player behind a proxy (tests/it/deploy.rs): connects from a source address of its own,
 checks that the server sees that address, talks, then closes (from this side, or asks the
 server to close). Usage: proxy_client.py URL FROM_IP CA_FILE|- close|kick
 Prints one JSON line; exit 0 when every check passed."""

@@ -1,4 +1,4 @@
-"""Players of one room on two server processes joined through Redis (tests/redis.rs).
+"""Players of one room on two server processes joined through Redis (tests/it/redis.rs).
 Prints CROSSED when a message from a player on A reached every player on both; then
 probes until a probe reaches only A's players (Redis is down: LOCAL ONLY), then until one
 crosses again (CROSSED AGAIN) and exits 0. Usage: redis_rooms.py URL_A URL_B"""

@@ -1,4 +1,4 @@
-"""Many players over several rooms behind nginx's room routing (tests/deploy.rs).
+"""Many players over several rooms behind nginx's room routing (tests/it/deploy.rs).
 Phase 1: N clients over R rooms; every room's clients land on one server and hear each
 other. Phase 2: the file STOP_FILE is created, which stops server A: its clients are closed
 with 1001, reconnect to the same URL and land on the other server, and talk again.

@@ -1,6 +1,6 @@
 @tool
 extends Node
-## Run as an autoload by the editor (`godot --headless --editor`, tests/editor.rs): opens
+## Run as an autoload by the editor (`godot --headless --editor`, tests/it/editor.rs): opens
 ## the F1 help page of each class of the addon, as a user would, and prints what the page
 ## says: "HELP <class>: DOCS" when our documentation shows, "HELP <class>: NO_DESCRIPTION"
 ## when the editor has only the generated skeleton. Then quits the editor.

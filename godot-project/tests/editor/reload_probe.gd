@@ -1,6 +1,6 @@
 @tool
 extends Node
-## Run as an autoload by the editor (`godot --headless --editor`, tests/editor.rs): hot
+## Run as an autoload by the editor (`godot --headless --editor`, tests/it/editor.rs): hot
 ## reload of the addon with a listening server and a connected client.
 ## 1. A WebSocketServer listens (port from RELOAD_PORT) and echoes; a Godot client connects.
 ## 2. The library is replaced by a fresh build (RELOAD_LIBRARY, copied over the addon's

@@ -1,5 +1,5 @@
 extends Node
-## The game of tests/slow_client.rs, as one player receives it: a world state 60 times a
+## The game of tests/it/slow_client.rs, as one player receives it: a world state 60 times a
 ## second (unreliable), an event 10 times a second (reliable, numbered), and the end.
 
 ## World states received.

@@ -1,5 +1,5 @@
 extends SceneTree
-## Players of tests/slow_client.rs: --count stock WebSocketMultiplayerPeer clients in one
+## Players of tests/it/slow_client.rs: --count stock WebSocketMultiplayerPeer clients in one
 ## process, each in a SceneMultiplayer branch of its own, receiving the world server's
 ## states and events (res://tests/slow/world.gd). When the server says it stopped, or
 ## --give-up seconds after the start, each prints "REPORT {json}" (its id, states

@@ -1,5 +1,5 @@
 extends SceneTree
-## The server of tests/slow_client.rs: a game on Godot's high-level multiplayer that sends
+## The server of tests/it/slow_client.rs: a game on Godot's high-level multiplayer that sends
 ## every player a world state of 3,000 bytes 60 times a second (unreliable: 1.44 Mbit/s)
 ## and a numbered event 10 times a second (reliable), for --seconds once --players have
 ## joined, then says how much it sent. On our class (--kind=ours, listen with gd_mp_api)
