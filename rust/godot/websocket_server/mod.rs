@@ -19,6 +19,7 @@ mod multiplayer_peer;
 mod property;
 mod reconnection;
 mod stats;
+mod threads;
 mod tls;
 mod upgrades;
 
