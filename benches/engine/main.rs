@@ -168,9 +168,6 @@ fn main() {
             for kind in KINDS.into_iter().filter(|_| run("latency")) {
                 line_latency(&godot, &plan, &mut table, kind, fps).await;
             }
-            if run("latency") {
-                line_latency(&godot, &plan, &mut table, "ours_caller", fps).await;
-            }
         }
         for kind in KINDS.into_iter().filter(|_| run("fanout")) {
             let (clients, secs) = (plan.fanout_clients, plan.fanout_secs);
@@ -189,10 +186,7 @@ fn main() {
             compression::line_compression(&godot, &plan, &mut table).await;
         }
     });
-    for kind in ["ours", "godot_mp", "ours_caller"]
-        .into_iter()
-        .filter(|_| run("rpc"))
-    {
+    for kind in ["ours", "godot_mp"].into_iter().filter(|_| run("rpc")) {
         line_rpc(&godot, &plan, &mut table, kind);
     }
     table.print();

@@ -91,22 +91,14 @@ pub(crate) struct Variant {
     pub(crate) note: &'static str,
 }
 
-/// `kind` as it is run. "ours_caller" is ours with sends to idle sockets written by the
-/// caller's thread (`GODOT_WEBSOCKET_SERVER_CALLER_WRITES=1`), set beside ours.
+/// `kind` as it is run (a variant of a kind, with an environment of its own and a note,
+/// would be set beside it here; none is now).
 pub(crate) fn variant(kind: &'static str) -> Variant {
-    match kind {
-        "ours_caller" => Variant {
-            server_kind: "ours",
-            column: "ours",
-            envs: vec![(godot_websocket_server::core::CALLER_WRITES_ENV, "1")],
-            note: " (sends written by the caller's thread)",
-        },
-        k => Variant {
-            server_kind: k,
-            column: k,
-            envs: vec![],
-            note: "",
-        },
+    Variant {
+        server_kind: kind,
+        column: kind,
+        envs: vec![],
+        note: "",
     }
 }
 

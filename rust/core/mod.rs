@@ -37,8 +37,8 @@ mod socket;
 mod upgrade;
 
 pub use error::{Error, SendError};
+pub use fanout::Missed;
 pub use fanout::redis_bridge::RedisEvent;
-pub use fanout::{CALLER_WRITES_ENV, Missed, set_caller_writes};
 pub use ids::PeerId;
 #[cfg(feature = "godot")]
 pub(crate) use ids::{IdMap, IdSet};

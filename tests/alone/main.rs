@@ -1,12 +1,11 @@
 //! The integration tests that need this process to themselves, one at a time: they read
-//! its resident set (floods, a compression bomb), shut down the process-wide runtime, or
-//! turn on a process-wide switch (the caller's writes). Every test here starts with
-//! `let _alone = alone();`, which `tests/it/architecture.rs` checks.
+//! its resident set (floods, a compression bomb) or shut down the process-wide runtime.
+//! Every test here starts with `let _alone = alone();`, which `tests/it/architecture.rs`
+//! checks.
 
 #[path = "../common/mod.rs"]
 mod common;
 
-mod caller_writes;
 mod compression;
 mod floods;
 mod runtime;

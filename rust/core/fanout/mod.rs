@@ -5,10 +5,10 @@
 //! socket ([`crate::core::socket::direct`]); a busy one, or a TLS one, gets a shared reference to the
 //! payload queued behind its other messages.
 //!
-//! Order with direct sends is kept: a send from the caller's thread is written by that
-//! thread only when nothing is queued before it ([`caller_writes`]); otherwise it goes
-//! through the same queue, and its task writes a message for an idle plain connection
-//! itself (no connection task woken), else hands it to the connection's task.
+//! Order with single sends is kept: a send from the caller's thread goes through the same
+//! queue, and its task writes a message for an idle plain connection itself (no
+//! connection task woken), else hands it to the connection's task. The caller's thread
+//! never writes to a socket.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,8 +18,6 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
 
-mod caller_writes;
-pub use caller_writes::{CALLER_WRITES_ENV, set_caller_writes};
 pub(crate) mod redis_bridge;
 mod task;
 
@@ -290,12 +288,7 @@ fn congested(peer: &PeerShared, threshold: usize) -> bool {
 
 impl SendQueue for Fanout {
     /// Queues a send to one peer (its limits already checked), in order with fan-outs.
-    /// Written from this thread instead when nothing is queued before it and the socket
-    /// is idle ([`caller_writes`]).
     fn push_one(&self, peer: Arc<PeerShared>, data: Bytes, is_text: bool) {
-        let Err(data) = self.write_from_caller(&peer, data, is_text) else {
-            return;
-        };
         self.pending.fetch_add(1, Ordering::AcqRel);
         if let Err(mpsc::error::SendError(Work::One(peer, data, is_text))) =
             self.work.send(Work::One(peer, data, is_text))
