@@ -27,7 +27,9 @@ pub const DEFAULT_UNRELIABLE_THRESHOLD: usize = 16 * 1024;
 pub struct Settings {
     /// Read by `listen()`.
     pub listen: ListenSettings,
-    /// Read when a connection opens: each connection keeps what was current then.
+    /// Read when a connection opens: each connection keeps what was current then (a
+    /// session's reconnect grace period and close timeout are read again when its
+    /// connection breaks or is turned away).
     pub connections: ConnectionSettings,
     /// Read at every use: a change applies at once.
     pub live: LiveSettings,
@@ -58,7 +60,7 @@ impl Default for ListenSettings {
     }
 }
 
-/// Settings that a connection takes when it opens.
+/// Settings that a connection takes when it opens (see [`Settings::connections`]).
 #[derive(Debug, Clone)]
 pub struct ConnectionSettings {
     /// From TCP accept to the upgrade done and the first message written (TLS, a PROXY
