@@ -247,6 +247,11 @@ impl Fanout {
     /// A message for `peer`, compressed when its connection agreed to it and the message
     /// reaches `compression_threshold`.
     pub fn outgoing(&self, peer: &PeerShared, data: Bytes, is_text: bool) -> Outgoing {
+        // The settings are read only for a peer that agreed to compression: most sends
+        // skip them.
+        if peer.deflate_window().is_none() {
+            return Outgoing::plain(data, is_text);
+        }
         let threshold = self.settings.current().live.compression_threshold;
         message(peer, data, is_text, None, threshold)
     }
