@@ -51,6 +51,12 @@ pub(crate) enum RawEvent {
     Missed(Missed),
     /// News of the Redis bridge.
     Redis(RedisEvent),
+    /// Connections refused for want of file descriptors since the last report, and the
+    /// process's limit of open files.
+    OutOfFileDescriptors {
+        refused: u64,
+        limit: Option<u64>,
+    },
 }
 
 /// What lives as long as a `Server` object, across its `listen()`s: its settings, its

@@ -331,7 +331,10 @@ fn e_id(e: &Event) -> i32 {
         | Event::Away { id }
         | Event::Back { id } => *id,
         Event::UpgradeRequested(r) => r.id,
-        Event::Drained | Event::BroadcastMissed(_) | Event::Redis(_) => 0,
+        Event::Drained
+        | Event::BroadcastMissed(_)
+        | Event::Redis(_)
+        | Event::OutOfFileDescriptors { .. } => 0,
     }
 }
 

@@ -23,11 +23,13 @@ pub enum Refused {
     BadRequest,
     /// `refuse_new_connections` is on, or the server is draining.
     Refusing,
+    /// The process had no file descriptor left for the connection (`ulimit -n`).
+    FileDescriptors,
 }
 
 impl Refused {
     /// Every reason, in the order of [`Stats::refused`].
-    pub const ALL: [Refused; 8] = [
+    pub const ALL: [Refused; 9] = [
         Refused::Subprotocol,
         Refused::Limit,
         Refused::PerIpLimit,
@@ -36,6 +38,7 @@ impl Refused {
         Refused::HandshakeTimeout,
         Refused::BadRequest,
         Refused::Refusing,
+        Refused::FileDescriptors,
     ];
 
     /// The reason's name in statistics and metrics (snake_case).
@@ -49,6 +52,7 @@ impl Refused {
             Refused::HandshakeTimeout => "handshake_timeout",
             Refused::BadRequest => "bad_request",
             Refused::Refusing => "refusing",
+            Refused::FileDescriptors => "file_descriptors",
         }
     }
 }

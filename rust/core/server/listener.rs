@@ -1,5 +1,6 @@
 //! The listening socket and its accept loop: each accepted connection is admitted under
-//! the connection limits and handed to a connection task, or refused.
+//! the connection limits and handed to a connection task, or refused (also when the
+//! process is out of file descriptors: `descriptors.rs`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use crate::core::connection;
 use crate::core::error::Error;
 use crate::core::observability::stats::Refused;
 use crate::core::policy::limits::{Admission, Caps, LimitRefusal};
-use crate::core::server_shared::{ServerShared, stopped};
+use crate::core::server::descriptors::{self, Spare};
+use crate::core::server_shared::{RawEvent, ServerShared, stopped};
 use crate::core::upgrade::opening;
 
 /// Listen backlog: a burst of clients connecting at once must not overflow it
@@ -31,6 +33,7 @@ pub(super) async fn accept_loop(
     done: std::sync::mpsc::Sender<()>,
 ) {
     let (stop_connections, for_connections) = watch::channel(false);
+    let mut spare = Spare::new();
     loop {
         tokio::select! {
             _ = stopped(&mut shutdown) => break,
@@ -49,8 +52,19 @@ pub(super) async fn accept_loop(
                         drop(tcp);
                     }
                 },
+                Err(e) if descriptors::is_exhaustion(&e) => {
+                    let plain = shared.settings().connections.tls.is_none();
+                    if spare.refuse_one(&listener, plain) {
+                        shared.counters.refused(Refused::FileDescriptors);
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    if let Some((refused, limit)) = spare.report() {
+                        shared.push(RawEvent::OutOfFileDescriptors { refused, limit });
+                    }
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
+                    // Out of memory and the like: back off instead of spinning.
                     if !is_per_connection_error(&e) {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }

@@ -17,6 +17,7 @@ use crate::core::policy::settings::Settings;
 use crate::core::runtime;
 use crate::core::server_shared::{self, Departure, Lifelong, RawEvent, ServerShared};
 
+mod descriptors;
 mod groups;
 mod listener;
 mod multiplayer;
@@ -87,6 +88,14 @@ pub enum Event {
     BroadcastMissed(Missed),
     /// News of the Redis bridge (`redis_url`).
     Redis(RedisEvent),
+    /// The process ran out of file descriptors: new clients are refused until some
+    /// leave (reported at most every 10 s while it lasts).
+    OutOfFileDescriptors {
+        /// Connections refused for it since the last report.
+        refused: u64,
+        /// The process's limit of open files (`ulimit -n`), when it can be read.
+        limit: Option<u64>,
+    },
 }
 
 struct Listening {

@@ -78,6 +78,9 @@ impl Server {
                 RawEvent::Back(p) => out.push(Event::Back { id: p.id() }),
                 RawEvent::Missed(missed) => out.push(Event::BroadcastMissed(missed)),
                 RawEvent::Redis(event) => out.push(Event::Redis(event)),
+                RawEvent::OutOfFileDescriptors { refused, limit } => {
+                    out.push(Event::OutOfFileDescriptors { refused, limit })
+                }
                 RawEvent::Disconnected(departure) => {
                     // Multiplayer: the disconnect waits until the peer's last packets
                     // have been read, so that SceneMultiplayer still accepts them.

@@ -97,6 +97,12 @@ impl WebSocketServer {
                 Event::Redis(RedisEvent::Unpublished(group)) => {
                     *unpublished.entry(group.unwrap_or_default()).or_insert(0) += 1;
                 }
+                Event::OutOfFileDescriptors { refused, limit } => {
+                    let limit = limit.map_or(String::new(), |l| format!(" (limit {l})"));
+                    godot_error!(
+                        "WebSocketServer: the process is out of file descriptors{limit}: {refused} new connection(s) refused since the last report, the connected peers are served as before. Raise the limit before starting Godot (`ulimit -n`, or LimitNOFILE= in a systemd unit) or set max_connections below it."
+                    );
+                }
                 Event::BroadcastMissed(missed) => {
                     let ids: PackedInt32Array = missed.peers.iter().copied().collect();
                     let group = GString::from(missed.group.as_deref().unwrap_or_default());

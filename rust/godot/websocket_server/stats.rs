@@ -10,7 +10,7 @@ impl WebSocketServer {
     /// The server's statistics since this object was made: `peers` and `handshakes` (now),
     /// `accepted` (connections that became peers), `refused` (a Dictionary by reason:
     /// `subprotocol`, `limit`, `per_ip_limit`, `origin`, `decision`, `handshake_timeout`,
-    /// `bad_request`, `refusing`), `messages_in`, `bytes_in`, `messages_out`, `bytes_out`
+    /// `bad_request`, `refusing`, `file_descriptors`), `messages_in`, `bytes_in`, `messages_out`, `bytes_out`
     /// (message payloads), `dropped_packets` (unreliable packets dropped for congested
     /// peers), `poll_usec` and `poll_usec_average` (the time [method MultiplayerPeer.poll]
     /// took, signals included, in microseconds), `inbound_buffered_bytes` (received and not
