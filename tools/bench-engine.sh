@@ -4,7 +4,8 @@
 # finds, one after the other in one run, with the load from a Rust client. Prints a table
 # of figures and ratios. About 15 minutes; --quick about 2 (without the wss, reconnect
 # and compression lines). --only=LINE[,LINE] runs some lines (burst, idle, throughput,
-# latency, fanout, wss, reconnect, compression, rpc).
+# latency, fanout, wss, reconnect, compression, rpc; scale, 1,000 to 19,000 connections,
+# runs only when asked for).
 #   bash tools/bench-engine.sh [--quick] [--only=compression]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -18,6 +18,7 @@ mod reconnect;
 #[path = "../../tests/common/relay.rs"]
 mod relay;
 mod rpc;
+mod scale;
 mod table;
 mod wss;
 
@@ -55,6 +56,8 @@ pub(crate) struct Plan {
     pub(crate) fanout_secs: u64,
     /// More numbers of clients for our fan-out alone (is its main-thread cost flat?).
     pub(crate) fanout_levels: Vec<usize>,
+    /// The counts of the scale line (`--only=scale`; `--scale-levels=1000,5000`).
+    pub(crate) scale_levels: Vec<usize>,
 }
 
 impl Plan {
@@ -77,6 +80,7 @@ impl Plan {
                 fanout_clients: 200,
                 fanout_secs: 2,
                 fanout_levels: vec![],
+                scale_levels: vec![1000, 5000],
             }
         } else {
             Plan {
@@ -96,6 +100,7 @@ impl Plan {
                 fanout_clients: 1000,
                 fanout_secs: 8,
                 fanout_levels: vec![100, 10000],
+                scale_levels: vec![1000, 5000, 10000, 19000],
             }
         }
     }
@@ -105,6 +110,10 @@ impl Plan {
 // Processes
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--scale-worker") {
+        return scale::worker(&args[at + 1..]);
+    }
     let quick =
         std::env::args().any(|a| a == "--quick") || std::env::var_os("BENCH_QUICK").is_some();
     let mut plan = Plan::new(quick);
@@ -118,6 +127,12 @@ fn main() {
             .and_then(|s| s.parse().ok())
     }) {
         plan.throughput_secs = secs;
+    }
+    if let Some(levels) = std::env::args().find_map(|a| {
+        a.strip_prefix("--scale-levels=")
+            .map(|l| l.split(',').filter_map(|v| v.parse().ok()).collect())
+    }) {
+        plan.scale_levels = levels;
     }
     plan.split_cores = std::env::args().any(|a| a == "--split-cores" || a == "--rpc-split-cores");
     let run = |line: &str| plan.only.is_empty() || plan.only.iter().any(|o| o == line);
@@ -184,6 +199,10 @@ fn main() {
         }
         if run_long("compression") {
             compression::line_compression(&godot, &plan, &mut table).await;
+        }
+        // Only when asked for (about 10 minutes).
+        if plan.only.iter().any(|o| o == "scale") {
+            scale::line_scale(&godot, &plan, &mut table).await;
         }
     });
     for kind in ["ours", "godot_mp"].into_iter().filter(|_| run("rpc")) {

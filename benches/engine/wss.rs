@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::{Plan, Ws, process::*, table::*};
 
 /// An RSA 2048 key and a self-signed certificate for 127.0.0.1, made by openssl in `dir`.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::create_dir_all(dir).unwrap();
     let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
     let status = Command::new("openssl")
@@ -51,7 +51,7 @@ fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     (key, cert)
 }
 
-fn client_config(cert: &Path) -> Arc<ClientConfig> {
+pub(crate) fn client_config(cert: &Path) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_file(cert).unwrap())

@@ -16,6 +16,8 @@ extends SceneTree
 var kind := "ours"
 ## reconnect_grace_period of ours (--grace=SECONDS; the reconnection line).
 var grace := 0.0
+## Ours: handshake_timeout when given (--handshake-timeout=SECONDS).
+var handshake_timeout := 0.0
 ## wss (--tls-key=PEM --tls-cert=PEM; the wss line): every kind with Godot's own TLS
 ## options where it has them (ours: private_key / ssl_certificate).
 var tls_key: CryptoKey
@@ -64,6 +66,8 @@ func _initialize() -> void:
 			compress = true
 		elif arg.begins_with("--grace="):
 			grace = float(arg.trim_prefix("--grace="))
+		elif arg.begins_with("--handshake-timeout="):
+			handshake_timeout = float(arg.trim_prefix("--handshake-timeout="))
 		elif arg.begins_with("--max-fps="):
 			Engine.max_fps = int(arg.trim_prefix("--max-fps="))
 		elif arg.begins_with("--frame-sleep-usec="):
@@ -77,6 +81,8 @@ func _initialize() -> void:
 			ours.bind_ip = "127.0.0.1"
 			ours.set_buffers(1024, 4096, 1024, 4096)
 			ours.reconnect_grace_period = grace
+			if handshake_timeout > 0.0:
+				ours.handshake_timeout = handshake_timeout
 			ours.compression_enabled = compress
 			if tls_key != null:
 				ours.private_key = tls_key

@@ -6,8 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::core::connection;
@@ -21,6 +22,8 @@ use crate::core::upgrade::opening;
 /// Listen backlog: a burst of clients connecting at once must not overflow it
 /// (Godot's own TCPServer uses 8).
 const BACKLOG: i32 = 1024;
+/// Connections taken from the backlog in one turn of the accept loop at most.
+const ACCEPT_BATCH: usize = 128;
 
 /// Accepts every pending connection until the server stops or the runtime shuts down,
 /// then drops the listener (freeing the port), tells every connection to close with
@@ -35,23 +38,19 @@ pub(super) async fn accept_loop(
     let (stop_connections, for_connections) = watch::channel(false);
     let mut spare = Spare::new();
     loop {
-        tokio::select! {
+        let first = tokio::select! {
             _ = stopped(&mut shutdown) => break,
             _ = stopped(&mut going_away) => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, remote)) => match admit(&shared, remote) {
-                    Admission::Admitted(slot) => {
-                        tokio::spawn(connection::serve(tcp, remote, shared.clone(), for_connections.clone(), slot));
-                    }
-                    Admission::Refused(why, refusing) => {
-                        shared.counters.refused(counted(why));
-                        tokio::spawn(opening::refuse(tcp, shared.clone(), why, refusing));
-                    }
-                    Admission::Dropped(why) => {
-                        shared.counters.refused(counted(why));
-                        drop(tcp);
-                    }
-                },
+            accepted = listener.accept() => accepted,
+        };
+        // The backlog is emptied in one turn (up to ACCEPT_BATCH): while handshakes keep
+        // the threads busy, a loop that took one connection per turn would let the
+        // backlog overflow and the clients wait for TCP's retransmissions.
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(accepted) = next.take() {
+            match accepted {
+                Ok((tcp, remote)) => take(&shared, tcp, remote, &for_connections),
                 Err(e) if descriptors::is_exhaustion(&e) => {
                     let plain = shared.settings().connections.tls.is_none();
                     if spare.refuse_one(&listener, plain) {
@@ -62,13 +61,19 @@ pub(super) async fn accept_loop(
                     if let Some((refused, limit)) = spare.report() {
                         shared.push(RawEvent::OutOfFileDescriptors { refused, limit });
                     }
+                    break;
                 }
                 Err(e) => {
                     // Out of memory and the like: back off instead of spinning.
                     if !is_per_connection_error(&e) {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
+                    break;
                 }
+            }
+            taken += 1;
+            if taken < ACCEPT_BATCH {
+                next = listener.accept().now_or_never();
             }
         }
     }
@@ -76,6 +81,29 @@ pub(super) async fn accept_loop(
     let _ = stop_connections.send(true);
     shared.fanout.close_all(1001);
     let _ = done.send(());
+}
+
+/// An accepted connection, admitted under the limits and served, or refused.
+fn take(
+    shared: &Arc<ServerShared>,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    for_connections: &watch::Receiver<bool>,
+) {
+    match admit(shared, remote) {
+        Admission::Admitted(slot) => {
+            let stop = for_connections.clone();
+            tokio::spawn(connection::serve(tcp, remote, shared.clone(), stop, slot));
+        }
+        Admission::Refused(why, refusing) => {
+            shared.counters.refused(counted(why));
+            tokio::spawn(opening::refuse(tcp, shared.clone(), why, refusing));
+        }
+        Admission::Dropped(why) => {
+            shared.counters.refused(counted(why));
+            drop(tcp);
+        }
+    }
 }
 
 fn counted(why: LimitRefusal) -> Refused {
