@@ -1,5 +1,5 @@
 extends Node
-## A room server for deployments behind a proxy (see deploy/ and README "Deploying"):
+## A room server for deployments behind a proxy (see deploy/ and the book, docs/src/deploying.md):
 ## clients connect to ws://HOST/play?room=N and join the group of that room; a text message
 ## goes to everyone in the room (on every server process sharing the Redis of --redis).
 ## "/whoami" answers with the address the server sees for you, "/kick" closes your

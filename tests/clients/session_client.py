@@ -1,4 +1,4 @@
-"""A session client written from README's "Reconnection" protocol alone, on Python
+"""A session client written from the book's protocol page (docs/src/reconnection.md) alone, on Python
 `websockets`: sends COUNT numbered text messages at a steady pace through URL (a relay the
 test cuts or blackholes now and then), expects every "echo:N" once and in order, then
 "end:COUNT", as the same peer across the cuts. A link silent for twice the welcome's

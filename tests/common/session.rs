@@ -1,4 +1,4 @@
-//! A client of the session protocol (README, "Reconnection"), written from the README
+//! A client of the session protocol (docs/src/reconnection.md), written from the book
 //! alone.
 
 use std::collections::VecDeque;

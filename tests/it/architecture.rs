@@ -1,4 +1,4 @@
-//! The shape of the source tree, as README's architecture section describes it: the parts
+//! The shape of the source tree, as the book's Architecture chapter (docs/src/architecture.md) describes it: the parts
 //! of the core depend on each other one way only, the core never imports `godot`, and no
 //! source file grows past about 600 lines.
 

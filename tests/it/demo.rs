@@ -1,6 +1,7 @@
 //! The demo project as a user meets it: `tools/demo.sh` started headless, real clients
 //! joining (Python `websockets` for the chat, a stock `WebSocketMultiplayerPeer` client in
-//! another engine process for the multiplayer demo).
+//! another engine process for the multiplayer demo, the demo's chat page in two headless
+//! Chromium pages).
 
 use crate::common;
 
@@ -26,6 +27,54 @@ fn chat_demo_with_a_python_client() {
     let port = free_port();
     let mut demo = demo_sh(port, &[]);
     engine::chat_through_demo(&mut demo, port);
+}
+
+/// The chat page a newcomer opens (`godot-project/demo/chat.html`): two Chromium pages chat
+/// through the demo server. The screenshot is kept in `target/test-artifacts/chat.png`.
+#[test]
+fn chat_page_in_two_browser_pages() {
+    let _serial = engine::serial();
+    engine::addon();
+    let port = free_port();
+    let mut demo = demo_sh(port, &[]);
+    demo.wait_line("Chat server listening", Duration::from_secs(120));
+    let artifacts = root().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("chat.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let browser = root().join("tests/browser");
+    assert!(
+        browser.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run `bash tools/setup-clients.sh`"
+    );
+    let out = Command::new("node")
+        .arg(browser.join("chat_page.mjs"))
+        .arg(root().join("godot-project/demo/chat.html"))
+        .arg(format!("ws://127.0.0.1:{port}/"))
+        .arg(&screenshot)
+        .output()
+        .expect("run node (tools/setup-clients.sh installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the chat page failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("hello from page A"), "{stdout}");
+    assert!(stdout.contains("hi A, this is page B"), "{stdout}");
+    // The server saw the two pages.
+    let joined = demo
+        .lines_so_far()
+        .iter()
+        .filter(|l| l.contains("connected from"))
+        .count();
+    assert!(joined >= 2, "the demo server saw {joined} pages");
+    let png = std::fs::read(&screenshot).expect("the screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5_000,
+        "{} bytes",
+        png.len()
+    );
 }
 
 #[test]

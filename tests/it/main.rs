@@ -9,6 +9,7 @@ mod common;
 
 mod architecture;
 mod bad_network;
+mod book;
 mod browser;
 mod connection;
 mod cuts;

@@ -1,7 +1,7 @@
 //! The addon's session clients against a headless Godot server on our class
 //! (`reconnect_grace_period` on): the GDScript `WebSocketSessionClient` in a second headless
 //! Godot, `websocket_session.js` in headless Chromium, and a Python client written from
-//! README's protocol alone. Each goes through a TCP relay that the test cuts for real (a
+//! the book's protocol page (docs/src/reconnection.md) alone. Each goes through a TCP relay that the test cuts for real (a
 //! reset both ways) every 600 ms while it sends, or blackholes every 4 s (nothing more
 //! forwarded, nothing closed: the clients must see the silence themselves); every message
 //! must arrive once, in order, both ways, as the same peer.

@@ -12,7 +12,7 @@
 //! is not sent yet (`unreliable_drop_threshold` sets `TCP_NOTSENT_LOWAT` too): without it
 //! the server's socket took megabytes and the slow player's state arrived 12 s late.
 //! Godot's server is run the same way and its figures printed beside ours; what it does is
-//! said in README, not asserted.
+//! said in the book (docs/src/open-internet.md), not asserted.
 
 use crate::common;
 

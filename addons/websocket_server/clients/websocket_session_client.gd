@@ -26,7 +26,7 @@ extends Node
 ## func _on_button_pressed():
 ##     client.send_text(JSON.stringify({"move": "left"}))
 ## [/codeblock]
-## The protocol is documented in the addon's README ("Reconnection"); a server without
+## The protocol is documented in the book (docs/src/reconnection.md); a server without
 ## sessions (or with [code]reconnect_grace_period = 0[/code]) gives a plain connection.
 
 ## The connection is open and the server welcomed it (a session, or a plain connection

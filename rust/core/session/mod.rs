@@ -2,8 +2,8 @@
 //! and comes back within the grace period (`reconnect_grace_period`) is the same peer
 //! again, and no message is lost or doubled either way.
 //!
-//! - [`wire`]: the protocol between the client helpers and the server (README,
-//!   "Reconnection", is its reference): the request's query parameters, the welcome, the
+//! - [`wire`]: the protocol between the client helpers and the server (the book's
+//!   docs/src/reconnection.md is its reference): the request's query parameters, the welcome, the
 //!   hello, the acknowledgements, the keepalive and the escape that keeps them apart from
 //!   the game's messages.
 //! - [`state`]: what the server keeps for one session: its secret, the messages the

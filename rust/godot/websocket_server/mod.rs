@@ -251,7 +251,7 @@ pub struct WebSocketServer {
 
     /// Spans [method broadcast] and groups ([method send_to_group]) over every server process
     /// attached to the same Redis, e.g. `"redis://127.0.0.1:6379"` (the processes of a
-    /// scaled-out game, see README "Deploying"): a message for the lobby reaches the lobby's
+    /// scaled-out game, see the book's "Deploying"): a message for the lobby reaches the lobby's
     /// clients on every process, and what the other processes send reaches the clients
     /// here; a process's own messages are not delivered twice. Channels are
     /// `<redis_channel_prefix>:all` and `<redis_channel_prefix>:group:<name>`. If Redis is

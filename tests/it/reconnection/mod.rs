@@ -1,6 +1,6 @@
 //! Reconnection (`reconnect_grace_period`): connections cut for real through a TCP relay
 //! in the middle of traffic; the session client of `tests/common/session.rs` speaks the
-//! protocol as README writes it down.
+//! protocol as the book (docs/src/reconnection.md) writes it down.
 
 use crate::common;
 mod returns;
