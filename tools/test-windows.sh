@@ -5,7 +5,9 @@
 #      server, way_in, connection, peer, limits, multiplayer and proxies of the test
 #      program `it`), built for x86_64-pc-windows-gnu;
 #   2. the core echo example under wine, answered to Python `websockets` from Linux;
-#   3. the Autobahn Testsuite's fuzzingclient from Linux against that echo (0 FAILED).
+#   3. the Autobahn Testsuite's fuzzingclient from Linux against that echo (0 FAILED);
+#   4. the shipped DLL (tools/build-addon.sh's, built with LTO) loads under wine and has
+#      its entry point.
 # The Windows DLL inside a Windows Godot cannot be run here (no registry has a Windows
 # Godot); tools/check-libs.py checks its exports and imports.
 #   SKIP_AUTOBAHN=1  skips step 3
@@ -120,5 +122,14 @@ if failed:
     print("  FAILED cases: " + " ".join(failed))
 sys.exit(1 if failed else 0)
 PY
+fi
+# The shipped DLL loads (its initialisers run) and has the entry point Godot calls.
+cross_build windows-x86_64 "$work/dll/godot_websocket_server.dll" >&2
+cp "$shim" "$work/dll/"
+x86_64-w64-mingw32-gcc -O2 -o "$work/dll/load_library.exe" tools/wine/load_library.c
+if (cd "$work/dll" && "$wine" load_library.exe godot_websocket_server.dll); then
+  echo "test result: ok. 1 passed; 0 failed; 0 ignored (the shipped DLL, $(du -k "$work/dll/godot_websocket_server.dll" | cut -f1) KB, loads under wine)"
+else
+  say "the shipped DLL does not load under wine"; status=1
 fi
 exit "$status"
