@@ -1,7 +1,7 @@
 //! The lines measured against plain WebSocket clients: burst of connects, idle clients,
 //! closed-loop throughput, latency, fan-out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -255,8 +255,20 @@ pub(crate) async fn line_latency(
     table: &mut Table,
     kind: &'static str,
     fps: Option<u32>,
+    split_cores: bool,
 ) {
+    let hops_file = (plan.hops && kind == "ours").then(|| {
+        let path = std::env::temp_dir().join(format!(
+            "gws-hops-{}-{fps:?}-{split_cores}.tsv",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let path: &'static str = Box::leak(path.display().to_string().into_boxed_str());
+        *HOPS_FILE.lock() = Some(path);
+        path
+    });
     let server = start_server(godot, kind, fps);
+    *HOPS_FILE.lock() = None;
     // The clients' view, and what the server adds at the wire: from the last byte of a
     // message in to the first byte of its answer out (a loopback capture).
     let Variant {
@@ -286,8 +298,8 @@ pub(crate) async fn line_latency(
         "0-{}",
         std::thread::available_parallelism().map_or(1, |n| n.get()) - 1
     );
-    let split = plan.split_cores && pin(server.process.pid(), "0") && pin(std::process::id(), "1");
-    if plan.split_cores && !split {
+    let split = split_cores && pin(server.process.pid(), "0") && pin(std::process::id(), "1");
+    if split_cores && !split {
         println!("latency {kind}: taskset failed; the cores are not split");
     }
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).unwrap()));
@@ -371,7 +383,12 @@ pub(crate) async fn line_latency(
         p99,
         false,
     );
-    match capture.and_then(WireCapture::summary) {
+    let summary = capture.and_then(WireCapture::summary);
+    if let Some(file) = hops_file {
+        let wire_mean = summary.map(|(mean, _, _)| mean);
+        crate::hops::print_breakdown(Path::new(file), &format!("{kind} at {label}"), wire_mean);
+    }
+    match summary {
         Some((mean, p99, n)) => {
             println!(
                 "latency {kind} at {label}: at the wire, message in to answer out: mean {mean:.2} ms, p99 {p99:.2} ms ({n} messages)"

@@ -11,6 +11,7 @@
 
 mod capture;
 mod compression;
+mod hops;
 mod lines;
 mod machine;
 mod process;
@@ -50,8 +51,12 @@ pub(crate) struct Plan {
     pub(crate) rpc_clients: usize,
     pub(crate) rpc_secs: u64,
     /// The latency and RPC lines with the server on core 0 and the clients on core 1
-    /// (`--split-cores`; `--rpc-split-cores` as before).
+    /// (`--split-cores`; `--rpc-split-cores` as before). The full run measures latency both
+    /// ways.
     pub(crate) split_cores: bool,
+    /// Ours records per-message timestamps in the latency line and the line prints where
+    /// the time goes (`--hops`).
+    pub(crate) hops: bool,
     pub(crate) fanout_clients: usize,
     pub(crate) fanout_secs: u64,
     /// More numbers of clients for our fan-out alone (is its main-thread cost flat?).
@@ -77,6 +82,7 @@ impl Plan {
                 rpc_clients: 50,
                 rpc_secs: 2,
                 split_cores: false,
+                hops: false,
                 fanout_clients: 200,
                 fanout_secs: 2,
                 fanout_levels: vec![],
@@ -97,6 +103,7 @@ impl Plan {
                 rpc_clients: 100,
                 rpc_secs: 8,
                 split_cores: false,
+                hops: false,
                 fanout_clients: 1000,
                 fanout_secs: 8,
                 fanout_levels: vec![100, 10000],
@@ -135,6 +142,18 @@ fn main() {
         plan.scale_levels = levels;
     }
     plan.split_cores = std::env::args().any(|a| a == "--split-cores" || a == "--rpc-split-cores");
+    plan.hops = std::env::args().any(|a| a == "--hops");
+    // Some servers only (`--kinds=ours,tcp`).
+    let kinds: Vec<&'static str> = match std::env::args().find_map(|a| {
+        a.strip_prefix("--kinds=")
+            .map(|k| k.split(',').map(str::to_string).collect::<Vec<_>>())
+    }) {
+        Some(wanted) => KINDS
+            .into_iter()
+            .filter(|k| wanted.iter().any(|w| w == k))
+            .collect(),
+        None => KINDS.to_vec(),
+    };
     let run = |line: &str| plan.only.is_empty() || plan.only.iter().any(|o| o == line);
     // Lines that --quick leaves out unless asked for by --only (it must stay near 2 minutes).
     let run_long = |line: &str| plan.only.iter().any(|o| o == line) || (!plan.quick && run(line));
@@ -166,32 +185,40 @@ fn main() {
         machine::syscall_ns()
     );
     rt.block_on(async {
-        for kind in KINDS.into_iter().filter(|_| run("burst")) {
+        for kind in kinds.iter().copied().filter(|_| run("burst")) {
             line_burst(&godot, &plan, &mut table, kind).await;
         }
-        for kind in KINDS.into_iter().filter(|_| run("idle")) {
+        for kind in kinds.iter().copied().filter(|_| run("idle")) {
             line_idle(&godot, &plan, &mut table, kind).await;
         }
         // --quick measures the capacity only (it must stay under 2 minutes).
         let pacings: &[bool] = if plan.quick { &[true] } else { &[false, true] };
         for &unpaced in pacings {
-            for kind in KINDS.into_iter().filter(|_| run("throughput")) {
+            for kind in kinds.iter().copied().filter(|_| run("throughput")) {
                 line_throughput(&godot, &plan, &mut table, kind, unpaced).await;
             }
         }
-        for fps in [None, Some(60)] {
-            for kind in KINDS.into_iter().filter(|_| run("latency")) {
-                line_latency(&godot, &plan, &mut table, kind, fps).await;
+        // Cores shared and split in the full run (--split-cores: split only).
+        let splits: &[bool] = match (plan.split_cores, plan.quick) {
+            (true, _) => &[true],
+            (false, true) => &[false],
+            (false, false) => &[false, true],
+        };
+        for &split in splits {
+            for fps in [None, Some(60)] {
+                for kind in kinds.iter().copied().filter(|_| run("latency")) {
+                    line_latency(&godot, &plan, &mut table, kind, fps, split).await;
+                }
             }
         }
-        for kind in KINDS.into_iter().filter(|_| run("fanout")) {
+        for kind in kinds.iter().copied().filter(|_| run("fanout")) {
             let (clients, secs) = (plan.fanout_clients, plan.fanout_secs);
             line_fanout(&godot, &plan, &mut table, kind, clients, secs).await;
         }
         for &clients in plan.fanout_levels.iter().filter(|_| run("fanout")) {
             line_fanout(&godot, &plan, &mut table, "ours", clients, 4).await;
         }
-        for kind in KINDS.into_iter().filter(|_| run_long("wss")) {
+        for kind in kinds.iter().copied().filter(|_| run_long("wss")) {
             wss::line_wss(&godot, &plan, &mut table, kind).await;
         }
         if run_long("reconnect") {

@@ -91,13 +91,22 @@ pub(crate) struct Variant {
     pub(crate) note: &'static str,
 }
 
-/// `kind` as it is run (a variant of a kind, with an environment of its own and a note,
-/// would be set beside it here; none is now).
+/// The file our next server records its per-message timestamps in (the latency line's
+/// breakdown, `--hops`), while set.
+pub(crate) static HOPS_FILE: Mutex<Option<&'static str>> = Mutex::new(None);
+
+/// `kind` as it is run: ours with `GODOT_WEBSOCKET_SERVER_HOPS` while [`HOPS_FILE`] is set.
 pub(crate) fn variant(kind: &'static str) -> Variant {
+    let mut envs = vec![];
+    if let Some(file) = *HOPS_FILE.lock()
+        && kind == "ours"
+    {
+        envs.push(("GODOT_WEBSOCKET_SERVER_HOPS", file));
+    }
     Variant {
         server_kind: kind,
         column: kind,
-        envs: vec![],
+        envs,
         note: "",
     }
 }

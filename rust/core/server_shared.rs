@@ -13,6 +13,7 @@ use crate::core::fanout::redis_bridge::RedisEvent;
 use crate::core::fanout::{Fanout, Missed};
 use crate::core::ids::IdGenerator;
 use crate::core::ids::PeerId;
+use crate::core::observability::hops;
 use crate::core::observability::stats::Counters;
 use crate::core::peer::{Message, PeerShared};
 use crate::core::policy::gate::{Decision, UpgradeRequest};
@@ -158,6 +159,13 @@ impl ServerShared {
     pub fn push_all(&self, events: &mut Vec<RawEvent>) {
         if events.is_empty() {
             return;
+        }
+        if hops::enabled() {
+            for event in events.iter_mut() {
+                if let RawEvent::Message(_, m) = event {
+                    m.hops.pushed_now();
+                }
+            }
         }
         self.events.lock().append(events);
         self.ready.notify_one();

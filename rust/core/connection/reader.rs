@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 
 use super::{Outcome, Ws, heartbeat};
+use crate::core::observability::hops::InHops;
 use crate::core::peer::{Command, Message, PeerShared, ReadyState};
 use crate::core::policy::rate::RateLimiter;
 use crate::core::server_shared::{RawEvent, ServerShared};
@@ -160,6 +161,13 @@ fn handle(
     peer.received(data.len());
     peer.traffic().received(1, data.len());
     let len = data.len();
-    batch.push(RawEvent::Message(peer.clone(), Message { data, is_text }));
+    batch.push(RawEvent::Message(
+        peer.clone(),
+        Message {
+            data,
+            is_text,
+            hops: InHops::read_now(),
+        },
+    ));
     Ok(Some(len))
 }

@@ -9,6 +9,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, Op
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
 
 use super::Ws;
+use crate::core::observability::hops;
 use crate::core::peer::{Command, Outgoing, PeerShared};
 use crate::core::session::wire;
 
@@ -95,6 +96,7 @@ pub(super) async fn write_loop(sink: &mut SplitSink<Ws, WsMessage>, peer: &PeerS
             peer.sent(packets, bytes);
         }
         peer.traffic().sent(packets, bytes);
+        hops::written(peer.id(), packets);
         if let Some(end) = end {
             return end;
         }

@@ -1,6 +1,7 @@
 //! Observability: what the server counts and how it is read (statistics, Prometheus
 //! metrics).
 
+pub(crate) mod hops;
 pub(crate) mod metrics;
 pub(crate) mod stats;
 

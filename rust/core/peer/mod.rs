@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 use crate::core::error::{Error, SendError};
 use crate::core::ids::PeerId;
+use crate::core::observability::hops::{self, InHops};
 use crate::core::request::Headers;
 
 /// A connection's state, with Godot 4's `WebSocketPeer.State` values.
@@ -49,6 +50,8 @@ pub struct Message {
     pub data: Bytes,
     /// Whether it came as a text frame (valid UTF-8) rather than binary.
     pub is_text: bool,
+    /// When it passed each hop on its way in (the benchmark's breakdown; 0 when off).
+    pub(crate) hops: InHops,
 }
 
 /// A handle to one peer. Cheap to clone; stays valid (and readable) after the
@@ -155,6 +158,8 @@ impl Peer {
         }
         let data = s.on_wire(data);
         s.reserve(data.len())?;
+        // Before the send task can write it.
+        hops::sent(s.id());
         s.enqueue(data, is_text);
         Ok(())
     }

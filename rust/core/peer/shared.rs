@@ -18,6 +18,7 @@ use super::{Message, ReadyState};
 use crate::core::compression::Agreed;
 use crate::core::error::SendError;
 use crate::core::ids::PeerId;
+use crate::core::observability::hops;
 use crate::core::observability::stats::{Counters, Traffic};
 use crate::core::policy::limits::Buffers;
 use crate::core::request::{Headers, RequestInfo};
@@ -356,6 +357,7 @@ impl PeerShared {
             self.sent(1, len);
         }
         self.traffic.sent(1, len);
+        hops::written(self.id(), 1);
         true
     }
 
@@ -458,6 +460,7 @@ impl PeerShared {
     pub fn take(&self) -> Option<Message> {
         let message = self.inbound.inbox.lock().pop_front()?;
         self.consumed(message.data.len());
+        hops::got(self.id(), message.hops);
         Some(message)
     }
 

@@ -54,7 +54,8 @@ impl Server {
                     });
                     self.peers.insert(p.id(), Peer(p));
                 }
-                RawEvent::Message(p, m) => {
+                RawEvent::Message(p, mut m) => {
+                    m.hops.taken_now();
                     if self.multiplayer {
                         self.mp_inbox.push_back((p, m));
                     } else {
