@@ -166,3 +166,10 @@ pub(crate) fn written(peer: PeerId, count: usize) {
         ));
     }
 }
+
+/// `peer` left: what was kept for it goes.
+pub(crate) fn forget(peer: PeerId) {
+    if let Some(r) = recorder() {
+        r.peers.lock().remove(&peer);
+    }
+}

@@ -50,7 +50,7 @@ pub(super) async fn accept_loop(
         let mut taken = 0;
         while let Some(accepted) = next.take() {
             match accepted {
-                Ok((tcp, remote)) => take(&shared, tcp, remote, &for_connections),
+                Ok((tcp, remote)) => admit_or_refuse(&shared, tcp, remote, &for_connections),
                 Err(e) if descriptors::is_exhaustion(&e) => {
                     let plain = shared.settings().connections.tls.is_none();
                     if spare.refuse_one(&listener, plain) {
@@ -84,7 +84,7 @@ pub(super) async fn accept_loop(
 }
 
 /// An accepted connection, admitted under the limits and served, or refused.
-fn take(
+fn admit_or_refuse(
     shared: &Arc<ServerShared>,
     tcp: TcpStream,
     remote: SocketAddr,

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{Event, Server};
 use crate::core::error::Error;
+use crate::core::observability::hops;
 use crate::core::peer::Peer;
 use crate::core::server_shared::{Departure, RawEvent};
 
@@ -108,6 +109,7 @@ impl Server {
         if let Some(peer) = self.peers.remove(&p.id()) {
             self.departed.insert(p.id(), (peer, groups));
         }
+        hops::forget(p.id());
         out.push(Event::Disconnected {
             id: p.id(),
             was_clean: clean,
