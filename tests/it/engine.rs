@@ -142,3 +142,62 @@ fn compression_with_godot_and_python_clients() {
     let _serial = engine::serial();
     run_script(&demo_project(), "res://tests/test_compression.gd");
 }
+
+/// A message that arrives while `poll()`'s handlers run is handled in the same frame (the
+/// server goes back for it before `poll()` returns), not one frame later: client A's
+/// handler holds the main thread for 500 ms after answering "started", client B sends
+/// when A sees "started", and both answers carry the same frame.
+#[test]
+fn a_message_that_arrives_during_poll_is_handled_in_the_same_frame() {
+    use common::engine::Running;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let _serial = engine::serial();
+    engine::addon();
+    let project = demo_project();
+    engine::prepare(&project);
+    let port = engine::free_port();
+    let mut cmd = engine::command(&project);
+    cmd.args(["--script", "res://tests/poll/late_arrivals.gd", "--"])
+        .arg(format!("--port={port}"));
+    let mut server = Running::start(cmd);
+    server.wait_line("READY", Duration::from_secs(60));
+    common::client_runtime().block_on(async {
+        let url = format!("ws://127.0.0.1:{port}/");
+        let (mut a, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        let (mut b, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        type Item = Result<Message, tokio_tungstenite::tungstenite::Error>;
+        async fn text(ws: &mut (impl futures_util::Stream<Item = Item> + Unpin)) -> String {
+            let next = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+            match next.expect("an answer within 10 s") {
+                Some(Ok(Message::Binary(b))) => String::from_utf8(b.to_vec()).unwrap(),
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+        fn frame(answer: &str) -> u64 {
+            answer.rsplit(' ').next().unwrap().parse().unwrap()
+        }
+        for round in 0..3 {
+            a.send(Message::text("slow")).await.unwrap();
+            assert_eq!(text(&mut a).await, "started");
+            // A's handler is holding the main thread now: B's message arrives during it.
+            b.send(Message::text("b")).await.unwrap();
+            let slow = text(&mut a).await;
+            let late = text(&mut b).await;
+            println!("round {round}: {slow:?}, {late:?}");
+            assert_eq!(
+                frame(&late),
+                frame(&slow),
+                "B's message arrived during poll() and was handled a frame later"
+            );
+            // One sent after that poll() is handled in a later frame.
+            b.send(Message::text("after")).await.unwrap();
+            let after = text(&mut b).await;
+            assert!(frame(&after) > frame(&slow), "{after:?} after {slow:?}");
+        }
+    });
+}

@@ -1,6 +1,6 @@
 //! The server as the game sees it, against real clients on 127.0.0.1: subprotocols and
-//! ids, many clients at once, a client that comes and goes between two polls, listening
-//! again on the same port, and the graceful stop.
+//! ids, many clients at once, a client that comes and goes between two polls, what arrives
+//! during a poll (poll_more), listening again on the same port, and the graceful stop.
 
 use crate::common;
 
@@ -319,6 +319,59 @@ fn a_client_that_comes_speaks_and_leaves_between_two_polls_is_readable() {
         server.peer(id).is_none(),
         "and from peer() after the next poll"
     );
+}
+
+#[test]
+fn poll_more_takes_what_arrived_since_and_keeps_the_departed_readable() {
+    // What the Godot layer's poll() asks for after its handlers ran: the events since,
+    // without starting a new frame (a peer reported gone stays readable until poll()).
+    let rt = client_runtime();
+    let mut server = listening(&[], |_| {});
+    let u = url(&server);
+    let (a, mut b) = rt.block_on(async {
+        (
+            connect(&u, &[]).await.unwrap(),
+            connect(&u, &[]).await.unwrap(),
+        )
+    });
+    let mut log = Vec::new();
+    poll_until(&mut server, &mut log, 10, |l| connected_ids(l).len() == 2);
+    let (id_a, id_b) = (connected_ids(&log)[0], connected_ids(&log)[1]);
+    drop(a);
+    poll_until(&mut server, &mut log, 10, |l| {
+        l.iter().any(|e| matches!(e, Event::Disconnected { .. }))
+    });
+    let gone = log
+        .iter()
+        .find_map(|e| match e {
+            Event::Disconnected { id, .. } => Some(*id),
+            _ => None,
+        })
+        .unwrap();
+    let stayed = if gone == id_a { id_b } else { id_a };
+    let mut batch = Vec::new();
+    assert!(!server.poll_more(&mut batch), "nothing new: {batch:?}");
+    rt.block_on(b.send(Message::text("late"))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.poll_more(&mut batch) {
+        assert!(Instant::now() < deadline, "the message never came");
+        server.wait(Duration::from_millis(50));
+    }
+    assert!(
+        matches!(batch[..], [Event::Message { id }] if id == stayed),
+        "{batch:?}"
+    );
+    assert_eq!(
+        &server.peer(stayed).unwrap().recv().unwrap().data[..],
+        b"late"
+    );
+    assert!(
+        server.peer(gone).is_some(),
+        "the departed peer stays readable"
+    );
+    batch.clear();
+    server.poll(&mut batch);
+    assert!(server.peer(gone).is_none(), "until the next poll()");
 }
 
 fn e_id(e: &Event) -> i32 {

@@ -42,6 +42,23 @@ impl Server {
                 }
             }
         }
+        self.take_events(out);
+    }
+
+    /// Hands over what happened while the caller handled the events of this `poll()` (its
+    /// signal handlers took time), in the same frame: true if there was anything. The
+    /// peers that left stay readable, as until the next `poll()`.
+    pub fn poll_more(&mut self, out: &mut Vec<Event>) -> bool {
+        if self.listening.is_none() {
+            return false;
+        }
+        let before = out.len();
+        self.take_events(out);
+        out.len() > before
+    }
+
+    /// Takes the connection tasks' events and turns them into [`Event`]s.
+    fn take_events(&mut self, out: &mut Vec<Event>) {
         if let Some(l) = &self.listening {
             l.shared.take(&mut self.scratch);
         }

@@ -9,13 +9,43 @@ use crate::core::{Event, RedisEvent};
 use crate::godot::request;
 use crate::godot::websocket_server_peer::WebSocketServerPeer;
 
+/// How many times one `poll()` goes back for what arrived while its signals' handlers
+/// ran: each round takes only what came in during the one before, so they shrink fast,
+/// and the bound keeps a flood from holding the frame.
+const LATE_ROUNDS: usize = 3;
+
 impl WebSocketServer {
-    /// Takes the core's events and emits their signals.
+    /// Takes the core's events and emits their signals; then, up to [`LATE_ROUNDS`] times,
+    /// what arrived while the handlers ran, so that a message that came in during this
+    /// `poll()` is handled in this frame instead of waiting for the next one.
     pub(super) fn poll_events(&mut self) {
         self.finish_tls_renewal();
         let mut unpublished: HashMap<String, i64> = HashMap::new();
         let mut events = std::mem::take(&mut self.events);
         self.server.poll(&mut events);
+        let mut rounds = 0;
+        while self.emit_events(&mut events, &mut unpublished)
+            && rounds < LATE_ROUNDS
+            && self.server.poll_more(&mut events)
+        {
+            rounds += 1;
+        }
+        events.clear();
+        self.events = events;
+        for (group, count) in unpublished {
+            self.signals()
+                .redis_unpublished()
+                .emit(&GString::from(&group), count);
+        }
+    }
+
+    /// Emits the signals of `events` in order; false when the server stopped or drained
+    /// on the way (nothing more to report).
+    fn emit_events(
+        &mut self,
+        events: &mut Vec<Event>,
+        unpublished: &mut HashMap<String, i64>,
+    ) -> bool {
         let multiplayer = self.server.is_multiplayer();
         for event in events.drain(..) {
             if matches!(event, Event::Drained) {
@@ -23,11 +53,11 @@ impl WebSocketServer {
                 self.away.clear();
                 self.upgrade_data.clear();
                 self.signals().drained().emit();
-                break;
+                return false;
             }
             // A signal handler may have stopped the server: nothing more to report.
             if !self.server.is_listening() {
-                break;
+                return false;
             }
             match event {
                 Event::Connected { id, protocol } => {
@@ -110,12 +140,7 @@ impl WebSocketServer {
                 }
             }
         }
-        self.events = events;
-        for (group, count) in unpublished {
-            self.signals()
-                .redis_unpublished()
-                .emit(&GString::from(&group), count);
-        }
+        true
     }
 
     /// What `is_peer_away()` and the peer's `is_away()` answer from now on: the game sees a

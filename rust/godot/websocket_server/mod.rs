@@ -27,10 +27,12 @@ mod upgrades;
 ///
 /// Call [method listen], then [method MultiplayerPeer.poll] every frame (e.g. in
 /// [method Node._process]): signals are emitted only from `poll()`, on the
-/// calling thread, in the order things happened. All network work (accepting, TLS,
-/// handshakes, reading and writing) runs on background threads, so `poll()`
-/// never waits on the network and its cost grows with the number of events, not of
-/// connected clients.
+/// calling thread, in the order things happened. What arrives while its signals'
+/// handlers run is emitted by the same `poll()` (it goes back for it up to 3 times), so
+/// such a message is answered in this frame rather than the next. All network work
+/// (accepting, TLS, handshakes, reading and writing) runs on background threads, so
+/// `poll()` never waits on the network and its cost grows with the number of events, not
+/// of connected clients.
 ///
 /// ```gdscript
 /// var server := WebSocketServer.new()
